@@ -1,0 +1,1146 @@
+/**
+ * Reads "ownership as code" manifests: `apiVersion: steward/v1`, `kind: NonHumanIdentity`
+ * documents and Backstage catalog entities, from YAML files and directories.
+ *
+ * Every problem in every file is collected and reported at once, each with the file, the
+ * 1-based line, the dotted field path and an `expected …, got …` message; if there is any,
+ * nothing is returned (a `ValidationError` is thrown).
+ *
+ * Speed: the `yaml` package builds a full document model with source ranges, which costs
+ * roughly 50–300 µs per identity document. Manifests are almost always written in a plain
+ * block-style subset of YAML, so files are first read by a small, strict reader for that
+ * subset (`fastParseYaml`); any file it does not fully understand — anchors, tags, block
+ * scalars, numbers, flow collections spanning lines, anything odd — is handed whole to
+ * `yaml`'s `parseAllDocuments`, which also reports syntax errors. Source positions are only
+ * needed when a problem is reported; for fast-read documents the document's text is then
+ * re-parsed with `yaml` to locate the offending node.
+ */
+import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
+import { ValidationError } from '../../domain/errors.js';
+import type { Problem } from '../../domain/problems.js';
+import {
+  IDENTITY_TYPES,
+  SENSITIVITIES,
+  type BackstageService,
+  type ManifestCredential,
+  type ManifestIdentity,
+  type ManifestParseResult,
+  type ManifestScope,
+} from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers (also used by the directory importer)
+// ---------------------------------------------------------------------------------------------
+
+/** Describes a raw input value for the `got …` half of a problem message. */
+export function describeValue(v: unknown): string {
+  if (v === undefined || v === null) return 'nothing';
+  if (typeof v === 'string') {
+    const t = v.trim();
+    if (t === '') return 'empty string';
+    return `string ${JSON.stringify(t.length > 80 ? t.slice(0, 77) + '...' : t)}`;
+  }
+  if (typeof v === 'number' || typeof v === 'bigint') return `number ${String(v)}`;
+  if (typeof v === 'boolean') return `boolean ${String(v)}`;
+  if (v instanceof Date)
+    return Number.isNaN(v.getTime()) ? 'invalid timestamp' : `timestamp ${v.toISOString()}`;
+  if (Array.isArray(v)) return v.length === 0 ? 'empty list' : 'list';
+  if (typeof v === 'object') return 'mapping';
+  return typeof v;
+}
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATETIME_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?[ \t]*(Z|z|[+-]\d{1,2}(?::?\d{2})?)?$/;
+
+function validDay(y: number, m: number, d: number): boolean {
+  if (m < 1 || m > 12 || d < 1) return false;
+  const dt = new Date(Date.UTC(y, m - 1, d));
+  return dt.getUTCFullYear() === y && dt.getUTCMonth() === m - 1 && dt.getUTCDate() === d;
+}
+
+/**
+ * Normalises a date (`2025-01-31`) or date-time (`2025-01-31T10:00:00Z`, `2025-01-31 10:00:00+02:00`)
+ * to an ISO-8601 UTC string. A date-time without a zone is taken as UTC (as YAML timestamps are).
+ * Returns undefined when the text is not a valid date.
+ */
+export function normaliseTime(input: string | Date): string | undefined {
+  if (input instanceof Date) return Number.isNaN(input.getTime()) ? undefined : input.toISOString();
+  const s = input.trim();
+  let m = DATE_RE.exec(s);
+  if (m) {
+    const y = Number(m[1]);
+    const mo = Number(m[2]);
+    const d = Number(m[3]);
+    if (!validDay(y, mo, d)) return undefined;
+    return new Date(Date.UTC(y, mo - 1, d)).toISOString();
+  }
+  m = DATETIME_RE.exec(s);
+  if (!m) return undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const h = Number(m[4]);
+  const mi = Number(m[5]);
+  const sec = m[6] === undefined ? 0 : Number(m[6]);
+  if (!validDay(y, mo, d) || h > 23 || mi > 59 || sec > 59) return undefined;
+  let ms = Date.UTC(y, mo - 1, d, h, mi, sec);
+  if (m[7]) ms += Math.round(Number(`0${m[7]}`) * 1000);
+  const tz = m[8];
+  if (tz && tz !== 'Z' && tz !== 'z') {
+    const tm = /^([+-])(\d{1,2})(?::?(\d{2}))?$/.exec(tz);
+    if (!tm) return undefined;
+    const oh = Number(tm[2]);
+    const om = tm[3] === undefined ? 0 : Number(tm[3]);
+    if (oh > 23 || om > 59) return undefined;
+    ms -= (tm[1] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const out = new Date(ms);
+  return Number.isNaN(out.getTime()) ? undefined : out.toISOString();
+}
+
+/** Formats a path like `spec.credentials[0].expiresAt`. */
+export function formatFieldPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast reader for the block-style YAML subset manifests are written in
+// ---------------------------------------------------------------------------------------------
+
+/** One document read by the fast reader: its value and its 0-based line span in the file. */
+export interface FastYamlDocument {
+  value: unknown;
+  /** 0-based index of the document's first line (after any `---`). */
+  startLine: number;
+  /** 0-based index one past the document's last line. */
+  endLine: number;
+  /** 1-based line of the first content line (or of the document start when empty). */
+  firstContentLine: number;
+}
+
+interface Line {
+  /** 1-based line number. */
+  ln: number;
+  ind: number;
+  text: string;
+}
+
+/** Thrown (never escapes) when the fast reader meets anything outside its subset; allocated once, so cheap to throw. */
+const BAIL = new Error('outside the fast YAML subset');
+
+// Anything the fast reader will not handle anywhere in a file: control characters, BOM,
+// tabs (YAML is picky about them), Unicode line separators, lone CR.
+const UNSUPPORTED_CHARS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029\ufeff\t]|\r(?!\n)/;
+const KEY_RE = /^([A-Za-z0-9_][A-Za-z0-9_./-]*):(?: +(.*))?$/;
+const NULL_RE = /^(?:~|[Nn]ull|NULL)$/;
+const TRUE_RE = /^(?:[Tt]rue|TRUE)$/;
+const FALSE_RE = /^(?:[Ff]alse|FALSE)$/;
+const NUMERIC_RES = [
+  /^[-+]?[0-9]+$/,
+  /^0o[0-7]+$/,
+  /^0x[0-9a-fA-F]+$/,
+  /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
+  /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/,
+  /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/,
+];
+// Characters a plain scalar may not start with (in our subset).
+const PLAIN_BAD_START = new Set([
+  '-',
+  '?',
+  ':',
+  ',',
+  '[',
+  ']',
+  '{',
+  '}',
+  '#',
+  '&',
+  '*',
+  '!',
+  '|',
+  '>',
+  "'",
+  '"',
+  '%',
+  '@',
+  '`',
+]);
+
+/** Resolves a plain scalar per the YAML 1.2 core schema; bails on numbers (rare in manifests). */
+function resolvePlain(s: string): unknown {
+  const c = s.charCodeAt(0);
+  if (c === 126 || c === 110 || c === 78) if (NULL_RE.test(s)) return null; // ~ n N
+  if (c === 116 || c === 84) if (TRUE_RE.test(s)) return true; // t T
+  if (c === 102 || c === 70) if (FALSE_RE.test(s)) return false; // f F
+  if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
+    for (const re of NUMERIC_RES) if (re.test(s)) throw BAIL;
+  }
+  return s;
+}
+
+function checkPlain(s: string, flow: boolean): string {
+  const first = s[0];
+  if (first === undefined || PLAIN_BAD_START.has(first)) {
+    // `-foo` is a valid plain scalar; `- foo`, `-` are not values here.
+    if (!(first === '-' && s.length > 1 && s[1] !== ' ' && !flow)) throw BAIL;
+  }
+  if (s.includes(': ') || s.endsWith(':') || s.includes(' #')) throw BAIL;
+  if (flow && /[[\]{},]/.test(s)) throw BAIL;
+  return s;
+}
+
+function checkKey(key: string): string {
+  if (key === '__proto__' || key.length > 1000) throw BAIL;
+  if (typeof resolvePlain(key) !== 'string') throw BAIL;
+  return key;
+}
+
+/** Reads a quoted scalar starting at s[i]; returns [value, index after closing quote]. */
+function readQuoted(s: string, i: number): [string, number] {
+  const q = s[i];
+  let j = i + 1;
+  if (q === '"') {
+    let escaped = false;
+    for (;;) {
+      const ch = s[j];
+      if (ch === undefined) throw BAIL; // multi-line: not in our subset
+      if (ch === '\\') {
+        escaped = true;
+        j += 2;
+        continue;
+      }
+      if (ch === '"') break;
+      j++;
+    }
+    const inner = s.slice(i + 1, j);
+    if (!escaped) return [inner, j + 1];
+    // JSON escapes are a subset of YAML's with the same meaning; anything else → bail.
+    try {
+      const v: unknown = JSON.parse(`"${inner}"`);
+      if (typeof v !== 'string') throw BAIL;
+      return [v, j + 1];
+    } catch {
+      throw BAIL;
+    }
+  }
+  let out = '';
+  for (;;) {
+    const ch = s[j];
+    if (ch === undefined) throw BAIL;
+    if (ch === "'") {
+      if (s[j + 1] === "'") {
+        out += "'";
+        j += 2;
+        continue;
+      }
+      break;
+    }
+    out += ch;
+    j++;
+  }
+  return [out, j + 1];
+}
+
+/** After a complete value at s[j…]: only spaces, then optionally a ` #comment`. */
+function checkTrailer(s: string, j: number): void {
+  if (j >= s.length) return;
+  if (s[j] !== ' ') throw BAIL;
+  const rest = s.slice(j).trimStart();
+  if (rest !== '' && rest[0] !== '#') throw BAIL;
+}
+
+function skipSpaces(s: string, j: number): number {
+  while (s[j] === ' ') j++;
+  return j;
+}
+
+function readFlowScalar(s: string, j: number, stops: string): [unknown, number] {
+  if (s[j] === '"' || s[j] === "'") return readQuoted(s, j);
+  let k = j;
+  while (k < s.length && !stops.includes(s[k] as string)) k++;
+  const text = s.slice(j, k).trimEnd();
+  if (text === '') throw BAIL;
+  return [resolvePlain(checkPlain(text, true)), k];
+}
+
+function readFlowSeq(s: string): unknown[] {
+  const out: unknown[] = [];
+  let j = skipSpaces(s, 1);
+  if (s[j] === ']') {
+    checkTrailer(s, j + 1);
+    return out;
+  }
+  for (;;) {
+    j = skipSpaces(s, j);
+    const [v, k] = readFlowScalar(s, j, ',]');
+    out.push(v);
+    j = skipSpaces(s, k);
+    if (s[j] === ',') {
+      j = skipSpaces(s, j + 1);
+      if (s[j] === ']') throw BAIL;
+      continue;
+    }
+    if (s[j] === ']') break;
+    throw BAIL;
+  }
+  checkTrailer(s, j + 1);
+  return out;
+}
+
+function readFlowMap(s: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let j = skipSpaces(s, 1);
+  if (s[j] === '}') {
+    checkTrailer(s, j + 1);
+    return out;
+  }
+  for (;;) {
+    j = skipSpaces(s, j);
+    const km = /^[A-Za-z0-9_][A-Za-z0-9_./-]*/.exec(s.slice(j));
+    if (!km) throw BAIL;
+    const key = checkKey(km[0]);
+    j += key.length;
+    if (s[j] !== ':' || s[j + 1] !== ' ') throw BAIL;
+    j = skipSpaces(s, j + 1);
+    const [v, k] = readFlowScalar(s, j, ',}');
+    if (Object.hasOwn(out, key)) throw BAIL;
+    out[key] = v;
+    j = skipSpaces(s, k);
+    if (s[j] === ',') {
+      j = skipSpaces(s, j + 1);
+      if (s[j] === '}') throw BAIL;
+      continue;
+    }
+    if (s[j] === '}') break;
+    throw BAIL;
+  }
+  checkTrailer(s, j + 1);
+  return out;
+}
+
+/** A complete value on one line (after `key: ` or `- `); s is trimmed and non-empty, not a comment. */
+function readInline(s: string): unknown {
+  const c = s[0];
+  if (c === '"' || c === "'") {
+    const [v, j] = readQuoted(s, 0);
+    checkTrailer(s, j);
+    return v;
+  }
+  if (c === '[') return readFlowSeq(s);
+  if (c === '{') return readFlowMap(s);
+  const hash = s.indexOf(' #');
+  const text = hash >= 0 ? s.slice(0, hash).trimEnd() : s;
+  return resolvePlain(checkPlain(text, false));
+}
+
+const isSeqItem = (t: string): boolean => t === '-' || t.startsWith('- ');
+
+class BlockReader {
+  i = 0;
+  constructor(private readonly L: Line[]) {}
+
+  private peek(): Line | undefined {
+    return this.L[this.i];
+  }
+
+  block(ind: number): unknown {
+    const line = this.peek();
+    if (!line) return null;
+    if (isSeqItem(line.text)) return this.seq(ind);
+    if (KEY_RE.test(line.text)) return this.map(ind);
+    throw BAIL; // bare scalars on their own line, multi-line scalars, …
+  }
+
+  private valueAfterKey(rest: string, ind: number): unknown {
+    if (rest === '' || rest[0] === '#') {
+      const nx = this.peek();
+      if (!nx) return null;
+      if (nx.ind > ind) return this.block(nx.ind);
+      if (nx.ind === ind && isSeqItem(nx.text)) return this.seq(ind);
+      return null;
+    }
+    const v = readInline(rest);
+    const nx = this.peek();
+    if (nx && nx.ind > ind) throw BAIL; // continuation line
+    return v;
+  }
+
+  map(ind: number): Record<string, unknown> {
+    const obj: Record<string, unknown> = {};
+    for (;;) {
+      const line = this.peek();
+      if (!line || line.ind < ind) break;
+      if (line.ind > ind) throw BAIL;
+      const m = KEY_RE.exec(line.text);
+      if (!m) throw BAIL;
+      const key = checkKey(m[1] as string);
+      if (Object.hasOwn(obj, key)) throw BAIL; // duplicate key: let yaml report it
+      this.i++;
+      obj[key] = this.valueAfterKey(m[2] ?? '', ind);
+    }
+    return obj;
+  }
+
+  seq(ind: number): unknown[] {
+    const arr: unknown[] = [];
+    for (;;) {
+      const line = this.peek();
+      if (!line || line.ind < ind) break;
+      if (line.ind > ind) throw BAIL;
+      if (!isSeqItem(line.text)) break;
+      const rest = line.text.slice(1).trimStart();
+      if (rest === '' || rest[0] === '#') {
+        this.i++;
+        const nx = this.peek();
+        arr.push(nx && nx.ind > ind ? this.block(nx.ind) : null);
+      } else if (isSeqItem(rest)) {
+        throw BAIL; // `- - a`
+      } else if (KEY_RE.test(rest)) {
+        // Compact mapping: continue it as a block mapping at the column of its first key.
+        const col = line.ind + (line.text.length - rest.length);
+        this.L[this.i] = { ln: line.ln, ind: col, text: rest };
+        arr.push(this.map(col));
+      } else {
+        this.i++;
+        arr.push(readInline(rest));
+        const nx = this.peek();
+        if (nx && nx.ind > ind) throw BAIL;
+      }
+    }
+    return arr;
+  }
+}
+
+function readDocumentLines(L: Line[]): unknown {
+  const first = L[0];
+  if (!first) return null;
+  const r = new BlockReader(L);
+  const v = r.block(first.ind);
+  if (r.i < L.length) throw BAIL;
+  return v;
+}
+
+/**
+ * Reads a YAML stream written in the plain block-style subset. Returns undefined when the text
+ * uses anything outside that subset (or is not valid YAML); callers then use `yaml` itself.
+ * Whenever it returns documents, their values equal what `yaml` (core schema) would produce.
+ */
+export function fastParseYaml(text: string): FastYamlDocument[] | undefined {
+  if (UNSUPPORTED_CHARS.test(text)) return undefined;
+  const docs: FastYamlDocument[] = [];
+  let cur: Line[] = [];
+  let start = 0;
+  let explicitStart = false;
+  const flush = (end: number): void => {
+    const first = cur[0];
+    if (first || explicitStart) {
+      docs.push({
+        value: readDocumentLines(cur),
+        startLine: start,
+        endLine: end,
+        firstContentLine: first ? first.ln : start + 1,
+      });
+    }
+    cur = [];
+  };
+  let n = 0; // 0-based line index
+  try {
+    for (let pos = 0; pos <= text.length; n++) {
+      let eol = text.indexOf('\n', pos);
+      if (eol < 0) eol = text.length;
+      const lineStart = pos;
+      pos = eol + 1;
+      let end = eol;
+      // trailing whitespace (and the CR of CRLF) is never significant in our subset
+      while (end > lineStart && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 13)) end--;
+      if (end === lineStart) continue;
+      const c0 = text.charCodeAt(lineStart);
+      if (
+        c0 === 45 /* - */ &&
+        text.startsWith('---', lineStart) &&
+        (end === lineStart + 3 || text.charCodeAt(lineStart + 3) === 32)
+      ) {
+        const after = text.slice(lineStart + 3, end).trim();
+        if (after !== '' && after[0] !== '#') return undefined;
+        flush(n);
+        start = n + 1;
+        explicitStart = true;
+        continue;
+      }
+      if (c0 === 46 /* . */ && text.startsWith('...', lineStart)) return undefined;
+      if (c0 === 37 /* % */) return undefined;
+      let ind = lineStart;
+      while (text.charCodeAt(ind) === 32) ind++;
+      if (ind === end || text.charCodeAt(ind) === 35 /* # */) continue;
+      cur.push({ ln: n + 1, ind: ind - lineStart, text: text.slice(ind, end) });
+    }
+    flush(n);
+  } catch (e) {
+    if (e === BAIL) return undefined;
+    throw e;
+  }
+  return docs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents with lazily computed source positions
+// ---------------------------------------------------------------------------------------------
+
+type PathSeg = string | number;
+
+interface SourceDocument {
+  value: unknown;
+  /** 1-based line of the document's first content. */
+  line: number;
+  /** 1-based line of the node at `path`, or of its nearest existing ancestor. */
+  locate(path: readonly PathSeg[]): number;
+}
+
+/** Offset of the node at `path` (the key, for mapping entries), or of its nearest existing ancestor. */
+function locateOffset(doc: Document, path: readonly PathSeg[]): number {
+  let node: unknown = doc.contents;
+  let off = rangeStart(node) ?? rangeStart(doc) ?? 0;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      off = rangeStart(pair.key) ?? off;
+      node = pair.value;
+      if (!node) break;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item: unknown = node.items[seg];
+      const s = rangeStart(item);
+      if (s === undefined) break;
+      off = s;
+      node = item;
+    } else break;
+  }
+  return off;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  if (node && typeof node === 'object' && 'range' in node) {
+    const r = (node as { range?: unknown }).range;
+    if (Array.isArray(r) && typeof r[0] === 'number') return r[0];
+  }
+  return undefined;
+}
+
+const YAML_OPTIONS = { prettyErrors: false, keepSourceTokens: false } as const;
+
+/** Splits a file into documents, reporting YAML syntax errors. */
+function loadDocuments(file: string, text: string, problems: Problem[]): SourceDocument[] {
+  const fast = fastParseYaml(text);
+  if (fast) {
+    let lines: string[] | undefined;
+    return fast
+      .filter((d) => d.value !== null)
+      .map((d) => {
+        let located: { doc: Document; lc: LineCounter } | undefined;
+        return {
+          value: d.value,
+          line: d.firstContentLine,
+          locate(path: readonly PathSeg[]): number {
+            if (!located) {
+              lines ??= text.split(/\r?\n/);
+              const lc = new LineCounter();
+              const doc = parseDocument(lines.slice(d.startLine, d.endLine).join('\n'), {
+                ...YAML_OPTIONS,
+                lineCounter: lc,
+              });
+              located = { doc, lc };
+            }
+            return d.startLine + located.lc.linePos(locateOffset(located.doc, path)).line;
+          },
+        };
+      });
+  }
+
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lc });
+  const lineOf = (offset: number): number => Math.max(1, lc.linePos(offset).line);
+  const report = (errors: readonly { pos: [number, number]; message: string }[]): void => {
+    const seen = new Set<string>();
+    for (const err of errors) {
+      const line = lineOf(err.pos[0]);
+      const message = `invalid YAML: ${err.message}`;
+      const key = `${line}\0${message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      problems.push({ file, line, message });
+    }
+  };
+  if ('empty' in docs) {
+    report(docs.errors);
+    return [];
+  }
+  const out: SourceDocument[] = [];
+  for (const doc of docs) {
+    if (doc.errors.length) {
+      report(doc.errors);
+      continue;
+    }
+    const value = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+    if (value === null || value === undefined) continue; // empty document
+    const line = lineOf(rangeStart(doc.contents) ?? rangeStart(doc) ?? 0);
+    out.push({
+      value,
+      line,
+      locate: (path) => lineOf(locateOffset(doc, path)),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity schema
+// ---------------------------------------------------------------------------------------------
+
+const PRINCIPAL_RE = /^(person|team):\S+$/;
+const DURATION_RE = /^\d+[hdwy]$/;
+const TRIGGER_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+const MSG = {
+  string: 'expected string',
+  mapping: 'expected mapping',
+  list: 'expected list',
+  principal: 'expected person:<email> or team:<name>',
+  time: 'expected date (YYYY-MM-DD) or ISO-8601 timestamp',
+  duration: 'expected duration like 90d, 12h, 52w or 1y',
+  type: `expected one of ${IDENTITY_TYPES.join(', ')}`,
+  sensitivity: `expected one of ${SENSITIVITIES.join(', ')}`,
+  actions: 'expected non-empty list of actions',
+  trigger:
+    'expected kebab-case trigger such as decommission, compromise, role-change, owner-departure or contract-end',
+} as const;
+
+/** Trims strings; empty strings and null count as missing. */
+function clean(v: unknown): unknown {
+  if (v === null) return undefined;
+  if (typeof v === 'string') {
+    const t = v.trim();
+    return t === '' ? undefined : t;
+  }
+  return v;
+}
+
+const req = <T extends z.ZodType>(s: T) => z.preprocess(clean, s);
+const opt = <T extends z.ZodType>(s: T) => z.preprocess(clean, s.optional());
+
+const text = () => z.string({ error: MSG.string });
+const principal = () => z.string({ error: MSG.principal }).regex(PRINCIPAL_RE, { error: MSG.principal });
+const duration = () => z.string({ error: MSG.duration }).regex(DURATION_RE, { error: MSG.duration });
+const time = () =>
+  z.preprocess(
+    (v) => (v instanceof Date ? (normaliseTime(v) ?? v) : clean(v)),
+    z
+      .string({ error: MSG.time })
+      .transform((s, ctx) => {
+        const iso = cachedTime(s);
+        if (iso !== undefined) return iso;
+        ctx.issues.push({ code: 'custom', message: MSG.time, input: s });
+        return z.NEVER;
+      })
+      .optional(),
+  );
+// Manifests repeat the same few dates a lot; normalising is comparatively costly.
+const timeCache = new Map<string, string | undefined>();
+function cachedTime(s: string): string | undefined {
+  if (timeCache.has(s)) return timeCache.get(s);
+  const iso = normaliseTime(s);
+  if (timeCache.size >= 10_000) timeCache.clear();
+  timeCache.set(s, iso);
+  return iso;
+}
+const list = <T extends z.ZodType>(item: T) => z.array(item, { error: MSG.list });
+const obj = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape, { error: MSG.mapping });
+
+const labelValue = z.preprocess(
+  (v) =>
+    v === null
+      ? ''
+      : typeof v === 'number' || typeof v === 'boolean'
+        ? String(v)
+        : typeof v === 'string'
+          ? v.trim()
+          : v,
+  z.string({ error: MSG.string }),
+);
+
+const rotationSchema = obj({ maxAge: opt(duration()) });
+
+const identitySchema = obj({
+  apiVersion: z.unknown(),
+  kind: z.unknown(),
+  metadata: req(
+    obj({
+      name: req(text()),
+      environment: opt(text()),
+      labels: opt(z.record(z.string(), labelValue, { error: MSG.mapping })),
+      annotations: opt(z.record(z.string(), z.unknown(), { error: MSG.mapping })),
+    }),
+  ),
+  spec: opt(
+    obj({
+      type: opt(z.enum(IDENTITY_TYPES, { error: MSG.type })),
+      source: opt(text()),
+      externalId: opt(text()),
+      service: opt(text()),
+      purpose: opt(text()),
+      sensitivity: opt(z.enum(SENSITIVITIES, { error: MSG.sensitivity })),
+      owners: opt(
+        obj({ business: opt(principal()), technical: opt(principal()), control: opt(principal()) }),
+      ),
+      primaryTeam: opt(principal()),
+      sharedWith: opt(list(req(principal()))),
+      approval: opt(obj({ approver: opt(principal()), approvedAt: time(), ticket: opt(text()) })),
+      origin: opt(obj({ kind: opt(text()), ref: opt(text()), mergedBy: opt(principal()) })),
+      vendor: opt(obj({ name: req(text()), contractingOwner: opt(principal()), contractEnds: time() })),
+      scope: opt(
+        list(
+          obj({
+            resource: req(text()),
+            actions: req(list(req(text())).min(1, { error: MSG.actions })),
+          }),
+        ),
+      ),
+      credentials: opt(
+        list(
+          obj({
+            id: req(text()),
+            kind: opt(text()),
+            issuedAt: time(),
+            lastRotatedAt: time(),
+            expiresAt: time(),
+            rotation: opt(rotationSchema),
+            locations: opt(list(req(text()))),
+          }),
+        ),
+      ),
+      rotation: opt(rotationSchema),
+      expires: time(),
+      revocation: opt(
+        obj({
+          triggers: opt(
+            list(req(z.string({ error: MSG.trigger }).regex(TRIGGER_RE, { error: MSG.trigger }))),
+          ),
+          owner: opt(principal()),
+          runbook: opt(text()),
+        }),
+      ),
+      sponsor: opt(principal()),
+    }),
+  ),
+});
+
+type IdentityDoc = z.output<typeof identitySchema>;
+
+const backstageSchema = z.looseObject(
+  {
+    kind: req(text()),
+    metadata: req(
+      z.looseObject(
+        { name: req(text()), namespace: opt(text()), description: opt(text()) },
+        { error: MSG.mapping },
+      ),
+    ),
+    spec: opt(z.looseObject({ owner: opt(text()), system: opt(text()) }, { error: MSG.mapping })),
+  },
+  { error: MSG.mapping },
+);
+
+/** Backstage kinds that describe people, groups or catalog plumbing rather than services. */
+const NON_SERVICE_KINDS = new Set(['location', 'user', 'group', 'template']);
+
+// ---------------------------------------------------------------------------------------------
+// Mapping to output types (only defined fields are emitted)
+// ---------------------------------------------------------------------------------------------
+
+type Compact<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
+  [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>;
+};
+
+/** Drops undefined properties. */
+function compact<T extends object>(o: T): Compact<T> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as Compact<T>;
+}
+
+/** Drops undefined properties; undefined when nothing is left. */
+function compactOrNone<T extends object>(o: T | undefined): Compact<T> | undefined {
+  if (!o) return undefined;
+  const c = compact(o);
+  return Object.keys(c).length ? c : undefined;
+}
+
+const nonEmpty = <T>(a: T[] | undefined): T[] | undefined => (a && a.length ? a : undefined);
+
+function toIdentity(file: string, line: number, d: IdentityDoc): ManifestIdentity {
+  const s = d.spec ?? {};
+  const labels = d.metadata.labels && Object.keys(d.metadata.labels).length ? d.metadata.labels : undefined;
+  const credentials = nonEmpty(
+    s.credentials?.map((c): ManifestCredential =>
+      compact({
+        id: c.id,
+        kind: c.kind,
+        issuedAt: c.issuedAt,
+        lastRotatedAt: c.lastRotatedAt,
+        expiresAt: c.expiresAt,
+        rotationMaxAge: c.rotation?.maxAge,
+        locations: nonEmpty(c.locations),
+      }),
+    ),
+  );
+  const scope = nonEmpty(s.scope?.map((x): ManifestScope => ({ resource: x.resource, actions: x.actions })));
+  return compact({
+    file,
+    line,
+    name: d.metadata.name,
+    environment: d.metadata.environment,
+    labels,
+    type: s.type,
+    source: s.source,
+    externalId: s.externalId,
+    service: s.service,
+    purpose: s.purpose,
+    sensitivity: s.sensitivity,
+    owners: compactOrNone(s.owners),
+    primaryTeam: s.primaryTeam,
+    sharedWith: nonEmpty(s.sharedWith),
+    approval: compactOrNone(s.approval),
+    origin: compactOrNone(s.origin),
+    vendor: s.vendor ? compact(s.vendor) : undefined,
+    scope,
+    credentials,
+    rotation: compactOrNone(s.rotation),
+    expires: s.expires,
+    revocation: compactOrNone(
+      s.revocation ? { ...s.revocation, triggers: nonEmpty(s.revocation.triggers) } : undefined,
+    ),
+    sponsor: s.sponsor,
+  });
+}
+
+/**
+ * Normalises a Backstage owner entity reference to a principal ref:
+ * `team-a`, `group:team-a`, `group:default/team-a` → `team:team-a`; `user:jdoe`, `user:default/jdoe` → `person:jdoe`;
+ * `team:…`/`person:…` are kept. Returns undefined for other kinds.
+ */
+export function normaliseBackstageOwner(ref: string): string | undefined {
+  const m = /^([A-Za-z][\w-]*):(.+)$/.exec(ref.trim());
+  const kind = m ? (m[1] as string).toLowerCase() : 'group';
+  let name = m ? (m[2] as string) : ref.trim();
+  if (kind === 'team' || kind === 'person') return `${kind}:${name}`;
+  if (name.startsWith('default/')) name = name.slice('default/'.length);
+  if (kind === 'group') return `team:${name}`;
+  if (kind === 'user') return `person:${name}`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------
+
+const YAML_FILE_RE = /\.ya?ml$/i;
+
+function errorText(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ENOENT') return 'path does not exist';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function walk(dir: string, out: string[], visited: Set<string>, problems: Problem[]): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (e) {
+    problems.push({ file: dir, message: `cannot read directory: ${errorText(e)}` });
+    return;
+  }
+  if (visited.has(real)) return;
+  visited.add(real);
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    problems.push({ file: dir, message: `cannot read directory: ${errorText(e)}` });
+    return;
+  }
+  for (const ent of entries) {
+    if (ent.name.startsWith('.') || ent.name === 'node_modules') continue;
+    const full = join(dir, ent.name);
+    let isDir = ent.isDirectory();
+    let isFile = ent.isFile();
+    if (ent.isSymbolicLink()) {
+      try {
+        const st = await stat(full);
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      } catch {
+        continue; // dangling link
+      }
+    }
+    if (isDir) await walk(full, out, visited, problems);
+    else if (isFile && YAML_FILE_RE.test(ent.name)) out.push(full);
+  }
+}
+
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Expands the input paths to a deterministic list of absolute file paths. */
+async function collectFiles(paths: readonly string[], problems: Problem[]): Promise<string[]> {
+  const files: string[] = [];
+  const seen = new Set<string>();
+  for (const p of paths) {
+    const abs = resolve(p);
+    let st;
+    try {
+      st = await stat(abs);
+    } catch (e) {
+      problems.push({ file: abs, message: errorText(e) });
+      continue;
+    }
+    let found: string[];
+    if (st.isDirectory()) {
+      found = [];
+      await walk(abs, found, new Set(), problems);
+      found.sort(byCodeUnits);
+      if (found.length === 0) {
+        problems.push({ file: abs, message: 'expected .yaml or .yml files in directory, got none' });
+      }
+    } else if (st.isFile()) {
+      found = [abs];
+    } else {
+      problems.push({ file: abs, message: 'expected a file or directory' });
+      continue;
+    }
+    for (const f of found) {
+      if (!seen.has(f)) {
+        seen.add(f);
+        files.push(f);
+      }
+    }
+  }
+  return files;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+// ---------------------------------------------------------------------------------------------
+
+function valueAt(root: unknown, path: readonly PathSeg[]): unknown {
+  let v = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function issuesToProblems(
+  file: string,
+  doc: SourceDocument,
+  issues: readonly z.core.$ZodIssue[],
+  problems: Problem[],
+): void {
+  for (const issue of issues) {
+    const path = issue.path.map((s): PathSeg => (typeof s === 'number' ? s : String(s)));
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const p = [...path, key];
+        problems.push({ file, line: doc.locate(p), field: formatFieldPath(p), message: 'unknown field' });
+      }
+      continue;
+    }
+    const got = describeValue(valueAt(doc.value, path));
+    const problem: Problem = { file, line: doc.locate(path), message: `${issue.message}, got ${got}` };
+    if (path.length) problem.field = formatFieldPath(path);
+    problems.push(problem);
+  }
+}
+
+interface Seen {
+  file: string;
+  doc: SourceDocument;
+  path: readonly PathSeg[];
+}
+
+/**
+ * Reads manifests from files and directories (walked recursively for `*.yaml`/`*.yml`, skipping hidden
+ * entries and `node_modules`). Throws a `ValidationError` listing every problem when anything is wrong.
+ */
+export async function parseManifestPaths(paths: string[]): Promise<ManifestParseResult> {
+  const problems: Problem[] = [];
+  const result: ManifestParseResult = { identities: [], services: [], files: [] };
+  const files = await collectFiles(paths, problems);
+  const names = new Map<string, Seen>();
+  const externalIds = new Map<string, Seen>();
+
+  for (const file of files) {
+    let buf: Buffer;
+    try {
+      buf = await readFile(file);
+    } catch (e) {
+      problems.push({ file, message: `cannot read file: ${errorText(e)}` });
+      continue;
+    }
+    const sha256 = createHash('sha256').update(buf).digest('hex');
+    if (!isUtf8(buf)) {
+      problems.push({ file, message: 'expected UTF-8 text, got invalid byte sequences' });
+      result.files.push({ path: file, sha256, documents: 0 });
+      continue;
+    }
+    const docs = loadDocuments(file, buf.toString('utf8'), problems);
+    result.files.push({ path: file, sha256, documents: docs.length });
+
+    for (const doc of docs) {
+      const v = doc.value;
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Date) {
+        problems.push({
+          file,
+          line: doc.line,
+          message: `expected a mapping with apiVersion and kind, got ${describeValue(v)}`,
+        });
+        continue;
+      }
+      const rec = v as Record<string, unknown>;
+      const apiVersion = typeof rec.apiVersion === 'string' ? rec.apiVersion.trim() : rec.apiVersion;
+      const kind = typeof rec.kind === 'string' ? rec.kind.trim() : rec.kind;
+
+      if (apiVersion === 'steward/v1' && kind === 'NonHumanIdentity') {
+        checkUnique(file, doc, ['metadata', 'name'], 'name', names, problems);
+        checkUnique(file, doc, ['spec', 'externalId'], 'externalId', externalIds, problems);
+        const parsed = identitySchema.safeParse(v);
+        if (!parsed.success) {
+          issuesToProblems(file, doc, parsed.error.issues, problems);
+          continue;
+        }
+        const identity = toIdentity(file, doc.line, parsed.data);
+        checkCredentialIds(file, doc, identity, problems);
+        result.identities.push(identity);
+      } else if (typeof apiVersion === 'string' && apiVersion.startsWith('backstage.io/')) {
+        if (typeof kind === 'string' && NON_SERVICE_KINDS.has(kind.toLowerCase())) continue;
+        const parsed = backstageSchema.safeParse(v);
+        if (!parsed.success) {
+          issuesToProblems(file, doc, parsed.error.issues, problems);
+          continue;
+        }
+        const d = parsed.data;
+        let owner: string | undefined;
+        if (d.spec?.owner !== undefined) {
+          owner = normaliseBackstageOwner(d.spec.owner);
+          if (owner === undefined) {
+            problems.push({
+              file,
+              line: doc.locate(['spec', 'owner']),
+              field: 'spec.owner',
+              message: `expected group:<name> or user:<name>, got ${describeValue(d.spec.owner)}`,
+            });
+            continue;
+          }
+        }
+        const service: BackstageService = compact({
+          file,
+          line: doc.line,
+          kind: d.kind,
+          name: d.metadata.name,
+          namespace: d.metadata.namespace,
+          owner,
+          system: d.spec?.system,
+          description: d.metadata.description,
+        });
+        result.services.push(service);
+      } else {
+        const field = apiVersion === 'steward/v1' ? 'kind' : 'apiVersion';
+        const show = (label: string, x: unknown): string =>
+          x === undefined || x === null || x === ''
+            ? `no ${label}`
+            : `${label} ${typeof x === 'string' ? JSON.stringify(x) : describeValue(x)}`;
+        problems.push({
+          file,
+          line: doc.locate([field]),
+          field,
+          message: `expected apiVersion steward/v1 kind NonHumanIdentity or a backstage.io entity, got ${show('apiVersion', apiVersion)} ${show('kind', kind)}`,
+        });
+      }
+    }
+  }
+
+  if (problems.length) {
+    const order = new Map(files.map((f, i) => [f, i]));
+    const sorted = problems
+      .map((p, i) => ({ p, i }))
+      .sort(
+        (a, b) =>
+          (order.get(a.p.file) ?? -1) - (order.get(b.p.file) ?? -1) ||
+          (a.p.line ?? 0) - (b.p.line ?? 0) ||
+          a.i - b.i,
+      )
+      .map((x) => x.p);
+    throw new ValidationError(`${sorted.length} problem(s) in manifests; nothing was imported`, sorted);
+  }
+  return result;
+}
+
+function checkUnique(
+  file: string,
+  doc: SourceDocument,
+  path: readonly PathSeg[],
+  label: string,
+  seen: Map<string, Seen>,
+  problems: Problem[],
+): void {
+  const raw = valueAt(doc.value, path);
+  if (typeof raw !== 'string' || raw.trim() === '') return;
+  const key = raw.trim();
+  const first = seen.get(key);
+  if (first) {
+    // Positions are computed only now: locating is comparatively expensive.
+    problems.push({
+      file,
+      line: doc.locate(path),
+      field: formatFieldPath(path),
+      message: `expected a unique ${label}, got ${JSON.stringify(key)} which is already used at ${first.file}:${first.doc.locate(first.path)}`,
+    });
+  } else {
+    seen.set(key, { file, doc, path });
+  }
+}
+
+function checkCredentialIds(
+  file: string,
+  doc: SourceDocument,
+  identity: ManifestIdentity,
+  problems: Problem[],
+): void {
+  const creds = identity.credentials;
+  if (!creds || creds.length < 2) return;
+  const seen = new Map<string, number>();
+  creds.forEach((c, i) => {
+    const first = seen.get(c.id);
+    if (first === undefined) {
+      seen.set(c.id, i);
+      return;
+    }
+    const path = ['spec', 'credentials', i, 'id'];
+    problems.push({
+      file,
+      line: doc.locate(path),
+      field: formatFieldPath(path),
+      message: `expected a unique credential id, got ${JSON.stringify(c.id)} which is already used by spec.credentials[${first}]`,
+    });
+  });
+}

@@ -1,0 +1,44 @@
+import type { Store } from '../store/store.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Keys } from '../ledger/keys.js';
+import { ValidationError } from '../domain/errors.js';
+
+/** What every inventory command is given: explicit dependencies, no globals. */
+export interface InventoryDeps {
+  store: Store;
+  ledger: Ledger;
+  keys: Keys | null;
+  now: () => Date;
+}
+
+/** Who is acting and why, and when the facts became true. */
+export interface CommandOptions {
+  actor: string;
+  reason?: string;
+  /** When the facts became true in the world; defaults to now; never later than now. */
+  effectiveAt?: string;
+}
+
+/** Parses and checks an `--effective-at`/`--as-of` style time: ISO-8601, returned in UTC. */
+export function parseTime(value: string, field: string): string {
+  const d = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) {
+    throw new ValidationError(`${field}: expected an ISO-8601 time such as 2026-01-31 or 2026-01-31T12:00:00Z, got "${value}"`);
+  }
+  return d.toISOString();
+}
+
+/** The effective time of a command: given (not in the future) or now. */
+export function effectiveTime(opts: CommandOptions, now: Date): string {
+  if (opts.effectiveAt === undefined) return now.toISOString();
+  const t = parseTime(opts.effectiveAt, '--effective-at');
+  if (t > now.toISOString()) {
+    throw new ValidationError(`--effective-at: expected a time not in the future, got ${t}`);
+  }
+  return t;
+}
+
+/** Short random id with a kind prefix (`nhi_…`, `cred_…`, `ent_…`). */
+export function newId(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().replace(/-/g, '').slice(0, 20)}`;
+}

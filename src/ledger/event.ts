@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+
+/** An event a command wants appended. */
+export interface NewEvent {
+  type: string;
+  /** What the event is about: `identity:<id>`, `credential:<id>`, `person:<email>`, `team:<id>` … */
+  subject: string;
+  /** The identity the event concerns, so an identity's record can be rebuilt from its own events. */
+  identityId?: string | null;
+  payload: EventPayload;
+  /** When the fact became true in the world (ISO-8601 UTC). */
+  effectiveAt: string;
+}
+
+/** Field changes carried by a state event; `null` clears a field. */
+export interface EventPayload {
+  set?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+/** Who did it, why, and when Steward recorded it. */
+export interface EventContext {
+  actor: string;
+  reason?: string | null;
+  recordedAt: string;
+}
+
+/** An appended event, as stored in the ledger. */
+export interface LedgerEvent {
+  seq: number;
+  type: string;
+  subject: string;
+  identityId: string | null;
+  payload: EventPayload;
+  actor: string;
+  reason: string | null;
+  effectiveAt: string;
+  recordedAt: string;
+  prevHash: string;
+  hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Canonical JSON (RFC 8785) of a value; the one encoding hashed and stored. */
+export function canonicalJson(value: unknown): string {
+  const s = canonicalize(value);
+  if (s === undefined) throw new TypeError('value has no JSON encoding');
+  return s;
+}
+
+/** SHA-256 over the canonical encoding of every field of the event but its own hash. */
+export function hashEvent(e: Omit<LedgerEvent, 'hash' | 'payload'> & { payloadJson: string }): string {
+  // The payload is already canonical JSON, so it is spliced in rather than re-encoded.
+  const head = canonicalJson({
+    v: 1,
+    seq: e.seq,
+    prevHash: e.prevHash,
+    type: e.type,
+    subject: e.subject,
+    identityId: e.identityId,
+    actor: e.actor,
+    reason: e.reason,
+    effectiveAt: e.effectiveAt,
+    recordedAt: e.recordedAt,
+  });
+  return createHash('sha256').update(head).update('\n').update(e.payloadJson).digest('hex');
+}

@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { ConfigurationError } from '../domain/errors.js';
+
+/** The install's keys, kept in files outside the database. */
+export interface Keys {
+  readonly dir: string;
+  readonly keyId: string;
+  /** Signs checkpoint bytes with the Ed25519 private key. */
+  sign(data: Buffer): string;
+  /** Checks an Ed25519 signature with the trusted public key. */
+  verify(data: Buffer, signature: string): boolean;
+  /** Keyed hash of a secret value: what Steward stores instead of the value. */
+  fingerprint(secret: string): string;
+}
+
+const SIGNING_KEY = 'ledger-signing.key';
+const PUBLIC_KEY = 'ledger-signing.pub';
+const FINGERPRINT_KEY = 'fingerprint.key';
+
+/** Where keys live when `--keys`/`STEWARD_KEYS` is not given. */
+export function defaultKeysDir(dbLocation: string, isPostgres: boolean): string {
+  if (isPostgres) return path.join(os.homedir(), '.config', 'steward', 'keys');
+  return path.join(path.dirname(path.resolve(dbLocation)), '.steward-keys');
+}
+
+/** Loads the keys in `dir`, creating them first when `create` is set and none exist. */
+export function loadKeys(dir: string, options: { create: boolean }): Keys {
+  const signingPath = path.join(dir, SIGNING_KEY);
+  if (!fs.existsSync(signingPath)) {
+    if (!options.create) {
+      throw new ConfigurationError(`no signing key in ${dir} (run \`steward init\`, or point --keys/STEWARD_KEYS at the key folder)`);
+    }
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    writeSecretFile(signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    fs.writeFileSync(path.join(dir, PUBLIC_KEY), publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    if (!fs.existsSync(path.join(dir, FINGERPRINT_KEY))) {
+      writeSecretFile(path.join(dir, FINGERPRINT_KEY), randomBytes(32).toString('hex') + '\n');
+    }
+  }
+  let privateKey: KeyObject;
+  let publicKey: KeyObject;
+  let hmacKey: Buffer;
+  try {
+    privateKey = createPrivateKey(fs.readFileSync(signingPath));
+    const pubPath = path.join(dir, PUBLIC_KEY);
+    publicKey = fs.existsSync(pubPath) ? createPublicKey(fs.readFileSync(pubPath)) : createPublicKey(privateKey);
+    hmacKey = Buffer.from(fs.readFileSync(path.join(dir, FINGERPRINT_KEY), 'utf8').trim(), 'hex');
+  } catch (e) {
+    throw new ConfigurationError(`cannot read the keys in ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') {
+    throw new ConfigurationError(`${signingPath} is not an Ed25519 private key`);
+  }
+  if (hmacKey.length < 32) throw new ConfigurationError(`${path.join(dir, FINGERPRINT_KEY)} must hold 32 hex-encoded bytes`);
+  const keyId = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return {
+    dir,
+    keyId,
+    sign: (data) => sign(null, data, privateKey).toString('base64'),
+    verify: (data, signature) => {
+      try {
+        return verify(null, data, publicKey, Buffer.from(signature, 'base64'));
+      } catch {
+        return false;
+      }
+    },
+    fingerprint: (secret) => 'hmac-sha256:' + createHmac('sha256', hmacKey).update(secret, 'utf8').digest('hex'),
+  };
+}
+
+function writeSecretFile(file: string, content: string): void {
+  fs.writeFileSync(file, content, { mode: 0o600, flag: 'wx' });
+}

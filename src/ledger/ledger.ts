@@ -1,0 +1,210 @@
+import { sql } from 'kysely';
+import type { Store, Tx } from '../store/store.js';
+import type { EventsTable } from '../store/schema.js';
+import { canonicalJson, GENESIS_HASH, hashEvent, type EventContext, type LedgerEvent, type NewEvent } from './event.js';
+import type { Keys } from './keys.js';
+import { checkpointBytes } from './checkpoint.js';
+
+/** Applies appended events to the projection tables inside the same transaction. */
+export type Projector = (tx: Tx, events: readonly LedgerEvent[]) => Promise<void>;
+
+export interface LedgerOptions {
+  store: Store;
+  /** Signing keys; without them no checkpoints are written (library use only). */
+  keys: Keys | null;
+  projector: Projector;
+  /** Sign a checkpoint whenever this many events have been appended since the last one. */
+  checkpointEvery?: number;
+  /** …or when the last checkpoint is older than this many milliseconds and events were appended since. */
+  checkpointIntervalMs?: number;
+  now?: () => Date;
+}
+
+/** A write transaction in progress: append events; they and their projections commit together. */
+export interface LedgerWriter {
+  readonly tx: Tx;
+  /** When Steward records this transaction's events. */
+  readonly recordedAt: string;
+  /** Hashes and buffers events; they are written at the next flush or at commit. */
+  append(events: readonly NewEvent[]): void;
+  /** Writes buffered events and their projection updates. */
+  flush(): Promise<void>;
+  /** Events appended so far in this transaction. */
+  readonly appended: number;
+}
+
+export interface Checkpoint {
+  seq: number;
+  headHash: string;
+  signedAt: string;
+  keyId: string;
+  signature: string;
+}
+
+/** The evidence ledger: append-only, hash-chained events with signed checkpoints. */
+export interface Ledger {
+  write<T>(ctx: Omit<EventContext, 'recordedAt'>, fn: (w: LedgerWriter) => Promise<T>): Promise<T>;
+  /** Signs a checkpoint at the current head now (on demand). */
+  checkpoint(): Promise<Checkpoint | null>;
+  head(): Promise<{ seq: number; hash: string }>;
+}
+
+const EVENT_COLUMNS = 11;
+
+/** Converts a stored row to an event. */
+export function rowToEvent(r: EventsTable): LedgerEvent {
+  return {
+    seq: Number(r.seq),
+    type: r.type,
+    subject: r.subject,
+    identityId: r.identity_id,
+    payload: JSON.parse(r.payload) as LedgerEvent['payload'],
+    actor: r.actor,
+    reason: r.reason,
+    effectiveAt: r.effective_at,
+    recordedAt: r.recorded_at,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+/** Creates the ledger over a store. */
+export function createLedger(options: LedgerOptions): Ledger {
+  const { store, keys, projector } = options;
+  const every = options.checkpointEvery ?? 10_000;
+  const intervalMs = options.checkpointIntervalMs ?? 3_600_000;
+  const now = options.now ?? (() => new Date());
+
+  async function lockHead(tx: Tx): Promise<{ seq: number; hash: string; updatedAt: string }> {
+    // Taking the head row's lock first serialises writers on both dialects
+    // (SQLite upgrades to its write lock here instead of failing at commit).
+    if (store.dialect === 'sqlite') {
+      await sql`UPDATE ledger_head SET updated_at = updated_at WHERE id = 1`.execute(tx);
+      const r = await tx.selectFrom('ledger_head').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
+      return { seq: Number(r.seq), hash: r.hash, updatedAt: r.updated_at };
+    }
+    const r = await sql<{ seq: number; hash: string; updated_at: string }>`SELECT seq, hash, updated_at FROM ledger_head WHERE id = 1 FOR UPDATE`.execute(tx);
+    const row = r.rows[0]!;
+    return { seq: Number(row.seq), hash: row.hash, updatedAt: row.updated_at };
+  }
+
+  async function signCheckpoint(tx: Tx, seq: number, headHash: string, signedAt: string): Promise<Checkpoint | null> {
+    if (!keys || seq === 0) return null;
+    const cp = { seq, headHash, signedAt, keyId: keys.keyId };
+    const signature = keys.sign(checkpointBytes(cp));
+    await tx
+      .insertInto('checkpoints')
+      .values({ seq, head_hash: headHash, signed_at: signedAt, key_id: keys.keyId, signature })
+      .onConflict((oc) => oc.column('seq').doNothing())
+      .execute();
+    return { ...cp, signature };
+  }
+
+  async function lastCheckpoint(tx: Tx): Promise<{ seq: number; signedAt: string | null }> {
+    const r = await tx.selectFrom('checkpoints').select(['seq', 'signed_at']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return r ? { seq: Number(r.seq), signedAt: r.signed_at } : { seq: 0, signedAt: null };
+  }
+
+  return {
+    async write(ctx, fn) {
+      return store.db.transaction().execute(async (tx) => {
+        const head = await lockHead(tx);
+        const wall = now().toISOString();
+        // recordedAt never goes backwards along the chain, so "known at" cuts are prefixes.
+        const recordedAt = wall > head.updatedAt ? wall : head.updatedAt;
+        let seq = head.seq;
+        let prev = head.hash;
+        let pending: LedgerEvent[] = [];
+        let count = 0;
+        const rowsPerInsert = Math.max(1, Math.floor(store.maxParams / EVENT_COLUMNS));
+        const writer: LedgerWriter = {
+          tx,
+          recordedAt,
+          get appended() {
+            return count;
+          },
+          append(events) {
+            for (const e of events) {
+              seq += 1;
+              const payloadJson = canonicalJson(e.payload);
+              const base = {
+                seq,
+                type: e.type,
+                subject: e.subject,
+                identityId: e.identityId ?? null,
+                actor: ctx.actor,
+                reason: ctx.reason ?? null,
+                effectiveAt: e.effectiveAt,
+                recordedAt,
+                prevHash: prev,
+              };
+              const hash = hashEvent({ ...base, payloadJson });
+              pending.push({ ...base, payload: JSON.parse(payloadJson) as LedgerEvent['payload'], hash });
+              prev = hash;
+              count += 1;
+            }
+          },
+          async flush() {
+            if (pending.length === 0) return;
+            const batch = pending;
+            pending = [];
+            for (let i = 0; i < batch.length; i += rowsPerInsert) {
+              const chunk = batch.slice(i, i + rowsPerInsert);
+              await tx
+                .insertInto('events')
+                .values(
+                  chunk.map((e) => ({
+                    seq: e.seq,
+                    type: e.type,
+                    subject: e.subject,
+                    identity_id: e.identityId,
+                    payload: canonicalJson(e.payload),
+                    actor: e.actor,
+                    reason: e.reason,
+                    effective_at: e.effectiveAt,
+                    recorded_at: e.recordedAt,
+                    prev_hash: e.prevHash,
+                    hash: e.hash,
+                  })),
+                )
+                .execute();
+            }
+            await projector(tx, batch);
+          },
+        };
+        const result = await fn(writer);
+        await writer.flush();
+        if (seq !== head.seq) {
+          await tx.updateTable('ledger_head').set({ seq, hash: prev, updated_at: recordedAt }).where('id', '=', 1).execute();
+          const last = await lastCheckpoint(tx);
+          const stale = last.signedAt === null || Date.parse(recordedAt) - Date.parse(last.signedAt) >= intervalMs;
+          if (seq - last.seq >= every || stale) await signCheckpoint(tx, seq, prev, recordedAt);
+        }
+        return result;
+      });
+    },
+    async checkpoint() {
+      return store.db.transaction().execute(async (tx) => {
+        const head = await lockHead(tx);
+        if (head.seq === 0) return null;
+        const existing = await tx.selectFrom('checkpoints').selectAll().where('seq', '=', head.seq).executeTakeFirst();
+        if (existing) {
+          return {
+            seq: Number(existing.seq),
+            headHash: existing.head_hash,
+            signedAt: existing.signed_at,
+            keyId: existing.key_id,
+            signature: existing.signature,
+          };
+        }
+        return signCheckpoint(tx, head.seq, head.hash, now().toISOString());
+      });
+    },
+    async head() {
+      const r = await store.db.selectFrom('ledger_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+      return { seq: Number(r.seq), hash: r.hash };
+    },
+  };
+}
+
+export { GENESIS_HASH };

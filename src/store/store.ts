@@ -1,0 +1,133 @@
+import path from 'node:path';
+import fs from 'node:fs';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { migrationsFor } from './migrations.js';
+import { ConfigurationError } from '../domain/errors.js';
+import { pgliteDialect } from './pglite.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+
+/** An open database: the Kysely handle plus what dialect-specific code needs to know. */
+export interface Store {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  /** Where it is, for messages (never includes a password). */
+  readonly location: string;
+  /** Largest number of bound parameters one statement may carry. */
+  readonly maxParams: number;
+  close(): Promise<void>;
+}
+
+/** Default database when neither `--db` nor `STEWARD_DB` is given. */
+export const DEFAULT_DB = './steward.db';
+
+/** Tells whether a `--db` value names PostgreSQL. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url) || url.startsWith('pglite:');
+}
+
+/** Opens (and migrates) the database named by a path or URL. */
+export async function openStore(url: string, options: { migrate?: boolean } = {}): Promise<Store> {
+  const store = url.startsWith('pglite:')
+    ? await openPglite(url)
+    : isPostgresUrl(url)
+      ? openPostgres(url)
+      : openSqlite(url);
+  if (options.migrate !== false) {
+    try {
+      await migrate(store);
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+  return store;
+}
+
+function openSqlite(file: string): Store {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) {
+    throw new ConfigurationError(`database folder ${dir} does not exist`);
+  }
+  const sqlite = new BetterSqlite3(file, { timeout: 15000 });
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('synchronous = NORMAL');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    db,
+    dialect: 'sqlite',
+    location: path.resolve(file),
+    maxParams: 32000,
+    close: () => db.destroy(),
+  };
+}
+
+const int8 = 20;
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === int8) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+function openPostgres(url: string): Store {
+  const pool = new pg.Pool({ connectionString: url, max: 4, types: pgTypes as pg.CustomTypesConfig });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect: 'postgres',
+    location: redact(url),
+    maxParams: 60000,
+    close: () => db.destroy(),
+  };
+}
+
+async function openPglite(url: string): Promise<Store> {
+  const where = url.slice('pglite:'.length);
+  const { dialect, close } = await pgliteDialect(where === 'memory' || where === '' ? undefined : where);
+  const db = new Kysely<Database>({ dialect });
+  return {
+    db,
+    dialect: 'postgres',
+    location: url,
+    maxParams: 60000,
+    close: async () => {
+      await db.destroy();
+      await close();
+    },
+  };
+}
+
+/** Removes a password from a connection URL for display. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+async function migrate(store: Store): Promise<void> {
+  const migrator = new Migrator({
+    db: store.db,
+    provider: migrationsFor(store.dialect),
+    migrationTableName: 'steward_migrations',
+    migrationLockTableName: 'steward_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new ConfigurationError(
+      `migration ${failed?.migrationName ?? '?'} failed on ${store.location}: ${String((error as Error).message ?? error)}`,
+      { cause: error },
+    );
+  }
+}
