@@ -38,7 +38,21 @@ export function effectiveTime(opts: CommandOptions, now: Date): string {
   return t;
 }
 
-/** Short random id with a kind prefix (`nhi_…`, `cred_…`, `ent_…`). */
+let lastMs = 0;
+let counter = 0;
+// 48 random bits per process: ids made in the same millisecond by two processes still differ.
+const processTag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * Time-ordered id with a kind prefix (`nhi_…`, `cred_…`, `ent_…`): milliseconds and a
+ * counter (so ids created together sort together and index inserts stay append-mostly)
+ * and a per-process random tag.
+ */
 export function newId(prefix: string): string {
-  return `${prefix}_${crypto.randomUUID().replace(/-/g, '').slice(0, 20)}`;
+  const ms = Date.now();
+  if (ms > lastMs) {
+    lastMs = ms;
+    counter = 0;
+  } else counter += 1;
+  return `${prefix}_${lastMs.toString(36).padStart(9, '0')}${counter.toString(36).padStart(4, '0')}${processTag}`;
 }

@@ -441,6 +441,13 @@ export async function importManifests(
   });
 }
 
+/** A creation states only what is known: absent fields are null in the record anyway. */
+function withoutNulls(f: Fields): Fields {
+  const out: Fields = {};
+  for (const k in f) if (f[k] !== null) out[k] = f[k];
+  return out;
+}
+
 function diffChild(
   kind: 'credential' | 'entitlement',
   prefix: string,

@@ -20,11 +20,13 @@ export function createProjector(store: Store) {
     // inserts whenever an update follows.
     const flushInserts = async () => {
       for (const [table, rows] of inserts) {
-        const cols = columnsOf(table).length;
-        const per = Math.max(1, Math.floor(store.maxParams / cols));
-        for (let i = 0; i < rows.length; i += per) {
-          await tx.insertInto(table).values(rows.slice(i, i + per) as never).execute();
-        }
+        const cols = columnsOf(table);
+        await store.bulkInsert(
+          tx,
+          table,
+          cols,
+          rows.map((r) => cols.map((c) => r[c] ?? null)),
+        );
       }
       inserts.clear();
     };

@@ -50,20 +50,12 @@ export function canonicalJson(value: unknown): string {
   return s;
 }
 
-/** SHA-256 over the canonical encoding of every field of the event but its own hash. */
+/**
+ * SHA-256 over the canonical encoding of every field of the event but its own hash:
+ * the envelope as a fixed-order JSON array (version 1), a newline, then the payload's
+ * RFC 8785 canonical JSON. Fixed positions make the envelope canonical without sorting.
+ */
 export function hashEvent(e: Omit<LedgerEvent, 'hash' | 'payload'> & { payloadJson: string }): string {
-  // The payload is already canonical JSON, so it is spliced in rather than re-encoded.
-  const head = canonicalJson({
-    v: 1,
-    seq: e.seq,
-    prevHash: e.prevHash,
-    type: e.type,
-    subject: e.subject,
-    identityId: e.identityId,
-    actor: e.actor,
-    reason: e.reason,
-    effectiveAt: e.effectiveAt,
-    recordedAt: e.recordedAt,
-  });
+  const head = JSON.stringify([1, e.seq, e.prevHash, e.type, e.subject, e.identityId, e.actor, e.reason, e.effectiveAt, e.recordedAt]);
   return createHash('sha256').update(head).update('\n').update(e.payloadJson).digest('hex');
 }

@@ -49,7 +49,19 @@ export interface Ledger {
   head(): Promise<{ seq: number; hash: string }>;
 }
 
-const EVENT_COLUMNS = 11;
+const EVENT_COLUMNS = [
+  'seq',
+  'type',
+  'subject',
+  'identity_id',
+  'payload',
+  'actor',
+  'reason',
+  'effective_at',
+  'recorded_at',
+  'prev_hash',
+  'hash',
+] as const;
 
 /** Converts a stored row to an event. */
 export function rowToEvent(r: EventsTable): LedgerEvent {
@@ -114,9 +126,8 @@ export function createLedger(options: LedgerOptions): Ledger {
         const recordedAt = wall > head.updatedAt ? wall : head.updatedAt;
         let seq = head.seq;
         let prev = head.hash;
-        let pending: LedgerEvent[] = [];
+        let pending: { e: LedgerEvent; payloadJson: string }[] = [];
         let count = 0;
-        const rowsPerInsert = Math.max(1, Math.floor(store.maxParams / EVENT_COLUMNS));
         const writer: LedgerWriter = {
           tx,
           recordedAt,
@@ -139,7 +150,7 @@ export function createLedger(options: LedgerOptions): Ledger {
                 prevHash: prev,
               };
               const hash = hashEvent({ ...base, payloadJson });
-              pending.push({ ...base, payload: JSON.parse(payloadJson) as LedgerEvent['payload'], hash });
+              pending.push({ e: { ...base, payload: e.payload, hash }, payloadJson });
               prev = hash;
               count += 1;
             }
@@ -148,28 +159,28 @@ export function createLedger(options: LedgerOptions): Ledger {
             if (pending.length === 0) return;
             const batch = pending;
             pending = [];
-            for (let i = 0; i < batch.length; i += rowsPerInsert) {
-              const chunk = batch.slice(i, i + rowsPerInsert);
-              await tx
-                .insertInto('events')
-                .values(
-                  chunk.map((e) => ({
-                    seq: e.seq,
-                    type: e.type,
-                    subject: e.subject,
-                    identity_id: e.identityId,
-                    payload: canonicalJson(e.payload),
-                    actor: e.actor,
-                    reason: e.reason,
-                    effective_at: e.effectiveAt,
-                    recorded_at: e.recordedAt,
-                    prev_hash: e.prevHash,
-                    hash: e.hash,
-                  })),
-                )
-                .execute();
-            }
-            await projector(tx, batch);
+            await store.bulkInsert(
+              tx,
+              'events',
+              EVENT_COLUMNS,
+              batch.map(({ e, payloadJson }) => [
+                e.seq,
+                e.type,
+                e.subject,
+                e.identityId,
+                payloadJson,
+                e.actor,
+                e.reason,
+                e.effectiveAt,
+                e.recordedAt,
+                e.prevHash,
+                e.hash,
+              ]),
+            );
+            await projector(
+              tx,
+              batch.map((p) => p.e),
+            );
           },
         };
         const result = await fn(writer);

@@ -25,7 +25,14 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .addColumn('hash', 'text', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('events_identity').on('events').columns(['identity_id', 'seq']).execute();
-        await db.schema.createIndex('events_subject').on('events').columns(['subject', 'seq']).execute();
+        // Identity-scoped events are found through identity_id; only the others (people, teams,
+        // services, vendors, import runs) need the subject index.
+        await db.schema
+          .createIndex('events_subject')
+          .on('events')
+          .columns(['subject', 'seq'])
+          .where(sql.ref('identity_id'), 'is', null)
+          .execute();
 
         await db.schema
           .createTable('ledger_head')
@@ -102,7 +109,7 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           identities = identities.addColumn(col, 'text');
         }
         await identities.execute();
-        for (const col of ['name', 'external_id', 'kind', 'source', 'environment', 'business_owner', 'technical_owner', 'control_owner', 'primary_team', 'manifest_file']) {
+        for (const col of ['name', 'external_id', 'business_owner', 'technical_owner', 'control_owner', 'primary_team', 'manifest_file']) {
           await db.schema.createIndex(`identities_${col}`).on('identities').column(col).execute();
         }
 

@@ -7,6 +7,7 @@ import type { Database } from './schema.js';
 import { migrationsFor } from './migrations.js';
 import { ConfigurationError } from '../domain/errors.js';
 import { pgliteDialect } from './pglite.js';
+import { postgresBulkInsert, sqliteBulkInsert, type BulkInsert } from './bulk.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -20,6 +21,8 @@ export interface Store {
   readonly location: string;
   /** Largest number of bound parameters one statement may carry. */
   readonly maxParams: number;
+  /** Inserts many rows inside an open transaction (prepared statements on SQLite, unnest arrays on PostgreSQL). */
+  readonly bulkInsert: BulkInsert;
   close(): Promise<void>;
 }
 
@@ -58,12 +61,16 @@ function openSqlite(file: string): Store {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('synchronous = NORMAL');
+  // Bulk imports touch many index pages; the default 2 MB page cache thrashes.
+  sqlite.pragma('cache_size = -65536');
+  sqlite.pragma('temp_store = MEMORY');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return {
     db,
     dialect: 'sqlite',
     location: path.resolve(file),
     maxParams: 32000,
+    bulkInsert: sqliteBulkInsert(sqlite),
     close: () => db.destroy(),
   };
 }
@@ -84,6 +91,7 @@ function openPostgres(url: string): Store {
     dialect: 'postgres',
     location: redact(url),
     maxParams: 60000,
+    bulkInsert: postgresBulkInsert(),
     close: () => db.destroy(),
   };
 }
@@ -97,6 +105,7 @@ async function openPglite(url: string): Promise<Store> {
     dialect: 'postgres',
     location: url,
     maxParams: 60000,
+    bulkInsert: postgresBulkInsert(),
     close: async () => {
       await db.destroy();
       await close();

@@ -7,13 +7,12 @@
  * nothing is returned (a `ValidationError` is thrown).
  *
  * Speed: the `yaml` package builds a full document model with source ranges, which costs
- * roughly 50–300 µs per identity document. Manifests are almost always written in a plain
- * block-style subset of YAML, so files are first read by a small, strict reader for that
- * subset (`fastParseYaml`); any file it does not fully understand — anchors, tags, block
- * scalars, numbers, flow collections spanning lines, anything odd — is handed whole to
- * `yaml`'s `parseAllDocuments`, which also reports syntax errors. Source positions are only
- * needed when a problem is reported; for fast-read documents the document's text is then
- * re-parsed with `yaml` to locate the offending node.
+ * roughly 50–300 µs per identity document. So documents are read with `js-yaml` (values
+ * only, several times faster), each document separately after splitting the stream at its
+ * `---` markers (a marker at column 0 always ends a document in YAML 1.2). Source positions
+ * are only needed when a problem is reported: then that document's text is re-parsed with
+ * `yaml` to locate the offending node. A file `js-yaml` rejects is parsed whole by `yaml`,
+ * whose messages report the syntax errors.
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
@@ -21,6 +20,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
+import { load as jsYamlLoad, YAMLException, CORE_SCHEMA } from 'js-yaml';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
 import {
@@ -115,385 +115,6 @@ export function formatFieldPath(path: readonly (string | number)[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast reader for the block-style YAML subset manifests are written in
-// ---------------------------------------------------------------------------------------------
-
-/** One document read by the fast reader: its value and its 0-based line span in the file. */
-export interface FastYamlDocument {
-  value: unknown;
-  /** 0-based index of the document's first line (after any `---`). */
-  startLine: number;
-  /** 0-based index one past the document's last line. */
-  endLine: number;
-  /** 1-based line of the first content line (or of the document start when empty). */
-  firstContentLine: number;
-}
-
-interface Line {
-  /** 1-based line number. */
-  ln: number;
-  ind: number;
-  text: string;
-}
-
-/** Thrown (never escapes) when the fast reader meets anything outside its subset; allocated once, so cheap to throw. */
-const BAIL = new Error('outside the fast YAML subset');
-
-// Anything the fast reader will not handle anywhere in a file: control characters, BOM,
-// tabs (YAML is picky about them), Unicode line separators, lone CR.
-const UNSUPPORTED_CHARS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029\ufeff\t]|\r(?!\n)/;
-const KEY_RE = /^([A-Za-z0-9_][A-Za-z0-9_./-]*):(?: +(.*))?$/;
-const NULL_RE = /^(?:~|[Nn]ull|NULL)$/;
-const TRUE_RE = /^(?:[Tt]rue|TRUE)$/;
-const FALSE_RE = /^(?:[Ff]alse|FALSE)$/;
-const NUMERIC_RES = [
-  /^[-+]?[0-9]+$/,
-  /^0o[0-7]+$/,
-  /^0x[0-9a-fA-F]+$/,
-  /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-  /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/,
-  /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/,
-];
-// Characters a plain scalar may not start with (in our subset).
-const PLAIN_BAD_START = new Set([
-  '-',
-  '?',
-  ':',
-  ',',
-  '[',
-  ']',
-  '{',
-  '}',
-  '#',
-  '&',
-  '*',
-  '!',
-  '|',
-  '>',
-  "'",
-  '"',
-  '%',
-  '@',
-  '`',
-]);
-
-/** Resolves a plain scalar per the YAML 1.2 core schema; bails on numbers (rare in manifests). */
-function resolvePlain(s: string): unknown {
-  const c = s.charCodeAt(0);
-  if (c === 126 || c === 110 || c === 78) if (NULL_RE.test(s)) return null; // ~ n N
-  if (c === 116 || c === 84) if (TRUE_RE.test(s)) return true; // t T
-  if (c === 102 || c === 70) if (FALSE_RE.test(s)) return false; // f F
-  if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
-    for (const re of NUMERIC_RES) if (re.test(s)) throw BAIL;
-  }
-  return s;
-}
-
-function checkPlain(s: string, flow: boolean): string {
-  const first = s[0];
-  if (first === undefined || PLAIN_BAD_START.has(first)) {
-    // `-foo` is a valid plain scalar; `- foo`, `-` are not values here.
-    if (!(first === '-' && s.length > 1 && s[1] !== ' ' && !flow)) throw BAIL;
-  }
-  if (s.includes(': ') || s.endsWith(':') || s.includes(' #')) throw BAIL;
-  if (flow && /[[\]{},]/.test(s)) throw BAIL;
-  return s;
-}
-
-function checkKey(key: string): string {
-  if (key === '__proto__' || key.length > 1000) throw BAIL;
-  if (typeof resolvePlain(key) !== 'string') throw BAIL;
-  return key;
-}
-
-/** Reads a quoted scalar starting at s[i]; returns [value, index after closing quote]. */
-function readQuoted(s: string, i: number): [string, number] {
-  const q = s[i];
-  let j = i + 1;
-  if (q === '"') {
-    let escaped = false;
-    for (;;) {
-      const ch = s[j];
-      if (ch === undefined) throw BAIL; // multi-line: not in our subset
-      if (ch === '\\') {
-        escaped = true;
-        j += 2;
-        continue;
-      }
-      if (ch === '"') break;
-      j++;
-    }
-    const inner = s.slice(i + 1, j);
-    if (!escaped) return [inner, j + 1];
-    // JSON escapes are a subset of YAML's with the same meaning; anything else → bail.
-    try {
-      const v: unknown = JSON.parse(`"${inner}"`);
-      if (typeof v !== 'string') throw BAIL;
-      return [v, j + 1];
-    } catch {
-      throw BAIL;
-    }
-  }
-  let out = '';
-  for (;;) {
-    const ch = s[j];
-    if (ch === undefined) throw BAIL;
-    if (ch === "'") {
-      if (s[j + 1] === "'") {
-        out += "'";
-        j += 2;
-        continue;
-      }
-      break;
-    }
-    out += ch;
-    j++;
-  }
-  return [out, j + 1];
-}
-
-/** After a complete value at s[j…]: only spaces, then optionally a ` #comment`. */
-function checkTrailer(s: string, j: number): void {
-  if (j >= s.length) return;
-  if (s[j] !== ' ') throw BAIL;
-  const rest = s.slice(j).trimStart();
-  if (rest !== '' && rest[0] !== '#') throw BAIL;
-}
-
-function skipSpaces(s: string, j: number): number {
-  while (s[j] === ' ') j++;
-  return j;
-}
-
-function readFlowScalar(s: string, j: number, stops: string): [unknown, number] {
-  if (s[j] === '"' || s[j] === "'") return readQuoted(s, j);
-  let k = j;
-  while (k < s.length && !stops.includes(s[k] as string)) k++;
-  const text = s.slice(j, k).trimEnd();
-  if (text === '') throw BAIL;
-  return [resolvePlain(checkPlain(text, true)), k];
-}
-
-function readFlowSeq(s: string): unknown[] {
-  const out: unknown[] = [];
-  let j = skipSpaces(s, 1);
-  if (s[j] === ']') {
-    checkTrailer(s, j + 1);
-    return out;
-  }
-  for (;;) {
-    j = skipSpaces(s, j);
-    const [v, k] = readFlowScalar(s, j, ',]');
-    out.push(v);
-    j = skipSpaces(s, k);
-    if (s[j] === ',') {
-      j = skipSpaces(s, j + 1);
-      if (s[j] === ']') throw BAIL;
-      continue;
-    }
-    if (s[j] === ']') break;
-    throw BAIL;
-  }
-  checkTrailer(s, j + 1);
-  return out;
-}
-
-function readFlowMap(s: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  let j = skipSpaces(s, 1);
-  if (s[j] === '}') {
-    checkTrailer(s, j + 1);
-    return out;
-  }
-  for (;;) {
-    j = skipSpaces(s, j);
-    const km = /^[A-Za-z0-9_][A-Za-z0-9_./-]*/.exec(s.slice(j));
-    if (!km) throw BAIL;
-    const key = checkKey(km[0]);
-    j += key.length;
-    if (s[j] !== ':' || s[j + 1] !== ' ') throw BAIL;
-    j = skipSpaces(s, j + 1);
-    const [v, k] = readFlowScalar(s, j, ',}');
-    if (Object.hasOwn(out, key)) throw BAIL;
-    out[key] = v;
-    j = skipSpaces(s, k);
-    if (s[j] === ',') {
-      j = skipSpaces(s, j + 1);
-      if (s[j] === '}') throw BAIL;
-      continue;
-    }
-    if (s[j] === '}') break;
-    throw BAIL;
-  }
-  checkTrailer(s, j + 1);
-  return out;
-}
-
-/** A complete value on one line (after `key: ` or `- `); s is trimmed and non-empty, not a comment. */
-function readInline(s: string): unknown {
-  const c = s[0];
-  if (c === '"' || c === "'") {
-    const [v, j] = readQuoted(s, 0);
-    checkTrailer(s, j);
-    return v;
-  }
-  if (c === '[') return readFlowSeq(s);
-  if (c === '{') return readFlowMap(s);
-  const hash = s.indexOf(' #');
-  const text = hash >= 0 ? s.slice(0, hash).trimEnd() : s;
-  return resolvePlain(checkPlain(text, false));
-}
-
-const isSeqItem = (t: string): boolean => t === '-' || t.startsWith('- ');
-
-class BlockReader {
-  i = 0;
-  constructor(private readonly L: Line[]) {}
-
-  private peek(): Line | undefined {
-    return this.L[this.i];
-  }
-
-  block(ind: number): unknown {
-    const line = this.peek();
-    if (!line) return null;
-    if (isSeqItem(line.text)) return this.seq(ind);
-    if (KEY_RE.test(line.text)) return this.map(ind);
-    throw BAIL; // bare scalars on their own line, multi-line scalars, …
-  }
-
-  private valueAfterKey(rest: string, ind: number): unknown {
-    if (rest === '' || rest[0] === '#') {
-      const nx = this.peek();
-      if (!nx) return null;
-      if (nx.ind > ind) return this.block(nx.ind);
-      if (nx.ind === ind && isSeqItem(nx.text)) return this.seq(ind);
-      return null;
-    }
-    const v = readInline(rest);
-    const nx = this.peek();
-    if (nx && nx.ind > ind) throw BAIL; // continuation line
-    return v;
-  }
-
-  map(ind: number): Record<string, unknown> {
-    const obj: Record<string, unknown> = {};
-    for (;;) {
-      const line = this.peek();
-      if (!line || line.ind < ind) break;
-      if (line.ind > ind) throw BAIL;
-      const m = KEY_RE.exec(line.text);
-      if (!m) throw BAIL;
-      const key = checkKey(m[1] as string);
-      if (Object.hasOwn(obj, key)) throw BAIL; // duplicate key: let yaml report it
-      this.i++;
-      obj[key] = this.valueAfterKey(m[2] ?? '', ind);
-    }
-    return obj;
-  }
-
-  seq(ind: number): unknown[] {
-    const arr: unknown[] = [];
-    for (;;) {
-      const line = this.peek();
-      if (!line || line.ind < ind) break;
-      if (line.ind > ind) throw BAIL;
-      if (!isSeqItem(line.text)) break;
-      const rest = line.text.slice(1).trimStart();
-      if (rest === '' || rest[0] === '#') {
-        this.i++;
-        const nx = this.peek();
-        arr.push(nx && nx.ind > ind ? this.block(nx.ind) : null);
-      } else if (isSeqItem(rest)) {
-        throw BAIL; // `- - a`
-      } else if (KEY_RE.test(rest)) {
-        // Compact mapping: continue it as a block mapping at the column of its first key.
-        const col = line.ind + (line.text.length - rest.length);
-        this.L[this.i] = { ln: line.ln, ind: col, text: rest };
-        arr.push(this.map(col));
-      } else {
-        this.i++;
-        arr.push(readInline(rest));
-        const nx = this.peek();
-        if (nx && nx.ind > ind) throw BAIL;
-      }
-    }
-    return arr;
-  }
-}
-
-function readDocumentLines(L: Line[]): unknown {
-  const first = L[0];
-  if (!first) return null;
-  const r = new BlockReader(L);
-  const v = r.block(first.ind);
-  if (r.i < L.length) throw BAIL;
-  return v;
-}
-
-/**
- * Reads a YAML stream written in the plain block-style subset. Returns undefined when the text
- * uses anything outside that subset (or is not valid YAML); callers then use `yaml` itself.
- * Whenever it returns documents, their values equal what `yaml` (core schema) would produce.
- */
-export function fastParseYaml(text: string): FastYamlDocument[] | undefined {
-  if (UNSUPPORTED_CHARS.test(text)) return undefined;
-  const docs: FastYamlDocument[] = [];
-  let cur: Line[] = [];
-  let start = 0;
-  let explicitStart = false;
-  const flush = (end: number): void => {
-    const first = cur[0];
-    if (first || explicitStart) {
-      docs.push({
-        value: readDocumentLines(cur),
-        startLine: start,
-        endLine: end,
-        firstContentLine: first ? first.ln : start + 1,
-      });
-    }
-    cur = [];
-  };
-  let n = 0; // 0-based line index
-  try {
-    for (let pos = 0; pos <= text.length; n++) {
-      let eol = text.indexOf('\n', pos);
-      if (eol < 0) eol = text.length;
-      const lineStart = pos;
-      pos = eol + 1;
-      let end = eol;
-      // trailing whitespace (and the CR of CRLF) is never significant in our subset
-      while (end > lineStart && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 13)) end--;
-      if (end === lineStart) continue;
-      const c0 = text.charCodeAt(lineStart);
-      if (
-        c0 === 45 /* - */ &&
-        text.startsWith('---', lineStart) &&
-        (end === lineStart + 3 || text.charCodeAt(lineStart + 3) === 32)
-      ) {
-        const after = text.slice(lineStart + 3, end).trim();
-        if (after !== '' && after[0] !== '#') return undefined;
-        flush(n);
-        start = n + 1;
-        explicitStart = true;
-        continue;
-      }
-      if (c0 === 46 /* . */ && text.startsWith('...', lineStart)) return undefined;
-      if (c0 === 37 /* % */) return undefined;
-      let ind = lineStart;
-      while (text.charCodeAt(ind) === 32) ind++;
-      if (ind === end || text.charCodeAt(ind) === 35 /* # */) continue;
-      cur.push({ ln: n + 1, ind: ind - lineStart, text: text.slice(ind, end) });
-    }
-    flush(n);
-  } catch (e) {
-    if (e === BAIL) return undefined;
-    throw e;
-  }
-  return docs;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Documents with lazily computed source positions
 // ---------------------------------------------------------------------------------------------
 
@@ -504,7 +125,7 @@ interface SourceDocument {
   /** 1-based line of the document's first content. */
   line: number;
   /** 1-based line of the node at `path`, or of its nearest existing ancestor. */
-  locate(path: readonly PathSeg[]): number;
+  locate: (path: readonly PathSeg[]) => number;
 }
 
 /** Offset of the node at `path` (the key, for mapping entries), or of its nearest existing ancestor. */
@@ -539,32 +160,74 @@ function rangeStart(node: unknown): number | undefined {
 
 const YAML_OPTIONS = { prettyErrors: false, keepSourceTokens: false } as const;
 
+/** Splits a YAML stream at its document markers: each part's 0-based line span. */
+function splitDocuments(lines: string[]): { startLine: number; endLine: number }[] {
+  const parts: { startLine: number; endLine: number }[] = [];
+  let start = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.startsWith('---') && (l.length === 3 || l[3] === ' ' || l[3] === '\t' || l[3] === '\r')) {
+      if (i > start) parts.push({ startLine: start, endLine: i });
+      if (l.slice(3).trim() === '' || l.slice(3).trim().startsWith('#')) start = i + 1;
+      else {
+        // `--- value` starts the document on the marker line itself: blank the marker out.
+        lines[i] = '   ' + l.slice(3);
+        start = i;
+      }
+    } else if (l.startsWith('...') && (l.slice(3).trim() === '' || l.slice(3).trim().startsWith('#'))) {
+      if (i > start) parts.push({ startLine: start, endLine: i });
+      start = i + 1;
+    }
+  }
+  if (start < lines.length) parts.push({ startLine: start, endLine: lines.length });
+  return parts;
+}
+
+const CONTENT_LINE = /^\s*(?:#.*)?\r?$/;
+
+/**
+ * Reads a YAML stream with js-yaml (YAML 1.2 core schema): each non-empty document's value,
+ * its 1-based first content line and its 0-based line span. Undefined when js-yaml rejects
+ * the text (the caller then lets `yaml` report the errors).
+ */
+export function readYamlStream(text: string): { value: unknown; line: number; startLine: number; endLine: number; text: string }[] | undefined {
+  if (text.startsWith('%')) return undefined; // directives: leave them to `yaml`
+  const lines = text.split('\n');
+  const out: { value: unknown; line: number; startLine: number; endLine: number; text: string }[] = [];
+  try {
+    for (const { startLine, endLine } of splitDocuments(lines)) {
+      const part = lines.slice(startLine, endLine).join('\n');
+      const value = jsYamlLoad(part, { schema: CORE_SCHEMA }) as unknown;
+      if (value === null || value === undefined) continue; // empty document
+      let first = startLine;
+      while (first < endLine && CONTENT_LINE.test(lines[first]!)) first++;
+      out.push({ value, line: first + 1, startLine, endLine, text: part });
+    }
+  } catch (e) {
+    if (e instanceof YAMLException) return undefined;
+    throw e;
+  }
+  return out;
+}
+
 /** Splits a file into documents, reporting YAML syntax errors. */
 function loadDocuments(file: string, text: string, problems: Problem[]): SourceDocument[] {
-  const fast = fastParseYaml(text);
+  const fast = readYamlStream(text);
   if (fast) {
-    let lines: string[] | undefined;
-    return fast
-      .filter((d) => d.value !== null)
-      .map((d) => {
-        let located: { doc: Document; lc: LineCounter } | undefined;
-        return {
-          value: d.value,
-          line: d.firstContentLine,
-          locate(path: readonly PathSeg[]): number {
-            if (!located) {
-              lines ??= text.split(/\r?\n/);
-              const lc = new LineCounter();
-              const doc = parseDocument(lines.slice(d.startLine, d.endLine).join('\n'), {
-                ...YAML_OPTIONS,
-                lineCounter: lc,
-              });
-              located = { doc, lc };
-            }
-            return d.startLine + located.lc.linePos(locateOffset(located.doc, path)).line;
-          },
-        };
-      });
+    return fast.map(({ value, line, startLine, text: part }) => {
+      let located: { doc: Document; lc: LineCounter } | undefined;
+      return {
+        value,
+        line,
+        locate(path: readonly PathSeg[]): number {
+          located ??= (() => {
+            const lc = new LineCounter();
+            return { doc: parseDocument(part, { ...YAML_OPTIONS, lineCounter: lc }), lc };
+          })();
+          return startLine + located.lc.linePos(locateOffset(located.doc, path)).line;
+        },
+      };
+    });
   }
 
   const lc = new LineCounter();
@@ -974,7 +637,7 @@ function issuesToProblems(
 
 interface Seen {
   file: string;
-  doc: SourceDocument;
+  locate: SourceDocument['locate'];
   path: readonly PathSeg[];
 }
 
@@ -1113,10 +776,10 @@ function checkUnique(
       file,
       line: doc.locate(path),
       field: formatFieldPath(path),
-      message: `expected a unique ${label}, got ${JSON.stringify(key)} which is already used at ${first.file}:${first.doc.locate(first.path)}`,
+      message: `expected a unique ${label}, got ${JSON.stringify(key)} which is already used at ${first.file}:${first.locate(first.path)}`,
     });
   } else {
-    seen.set(key, { file, doc, path });
+    seen.set(key, { file, locate: doc.locate, path });
   }
 }
 
