@@ -38,7 +38,13 @@ function bruteForce(all: LedgerEvent[], asOf: string, knownAt: string): Map<stri
 
 type Step =
   | { op: 'manifest'; owners: [number, number, number]; names: boolean[]; cred: boolean }
-  | { op: 'assign'; name: number; role: 'business' | 'technical' | 'control' | 'primary'; who: number; backdate: number }
+  | {
+      op: 'assign';
+      name: number;
+      role: 'business' | 'technical' | 'control' | 'primary';
+      who: number;
+      backdate: number;
+    }
   | { op: 'depart'; who: number; leftDaysAgo: number }
   | { op: 'tick'; hours: number };
 
@@ -60,7 +66,11 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant('tick' as const), hours: fc.integer({ min: 1, max: 48 }) }),
 );
 
-const dirRow = (r: Omit<DirectoryRow, 'file' | 'line'>, line: number): DirectoryRow => ({ file: 'dir.csv', line, ...r });
+const dirRow = (r: Omit<DirectoryRow, 'file' | 'line'>, line: number): DirectoryRow => ({
+  file: 'dir.csv',
+  line,
+  ...r,
+});
 
 async function runSteps(env: TestEnv, steps: Step[]): Promise<void> {
   const departed = new Map<number, string>();
@@ -98,17 +108,37 @@ async function runSteps(env: TestEnv, steps: Step[]): Promise<void> {
         name,
         type: 'service-account',
         purpose: `purpose ${s.owners[0]}`,
-        owners: { business: `person:${PEOPLE[s.owners[0]]}@x.io`, technical: `person:${PEOPLE[s.owners[1]]}@x.io` },
+        owners: {
+          business: `person:${PEOPLE[s.owners[0]]}@x.io`,
+          technical: `person:${PEOPLE[s.owners[1]]}@x.io`,
+        },
         primaryTeam: `team:${TEAMS[s.owners[2]]}`,
         ...(s.cred ? { credentials: [{ id: `key-${name}`, kind: 'api-key', rotationMaxAge: '30d' }] } : {}),
         scope: [{ resource: `db:${name}`, actions: s.cred ? ['read'] : ['read', 'write'] }],
       }));
-      await importManifests(env.steward, { identities, services: [], files: [{ path: '/virtual/m.yaml', sha256: 'x', documents: identities.length }] }, { actor: 'ci', roots: ['/virtual/m.yaml'] });
+      await importManifests(
+        env.steward,
+        {
+          identities,
+          services: [],
+          files: [{ path: '/virtual/m.yaml', sha256: 'x', documents: identities.length }],
+        },
+        { actor: 'ci', roots: ['/virtual/m.yaml'] },
+      );
     } else {
-      const row = await env.steward.store.db.selectFrom('identities').select('id').where('name', '=', NAMES[s.name]!).executeTakeFirst();
+      const row = await env.steward.store.db
+        .selectFrom('identities')
+        .select('id')
+        .where('name', '=', NAMES[s.name]!)
+        .executeTakeFirst();
       if (!row) continue;
       const to = s.role === 'primary' ? `team:${TEAMS[s.who % 2]}` : `person:${PEOPLE[s.who]}@x.io`;
-      const first = await env.steward.store.db.selectFrom('events').select('effective_at').where('subject', '=', `identity:${row.id}`).orderBy('seq').executeTakeFirstOrThrow();
+      const first = await env.steward.store.db
+        .selectFrom('events')
+        .select('effective_at')
+        .where('subject', '=', `identity:${row.id}`)
+        .orderBy('seq')
+        .executeTakeFirstOrThrow();
       const back = new Date(env.clock.now().getTime() - s.backdate * 3600_000).toISOString();
       await assignRole(env.steward, row.id, s.role, to, {
         actor: 'admin',
@@ -122,41 +152,54 @@ async function runSteps(env: TestEnv, steps: Step[]): Promise<void> {
 describe.each(dialects)('as-of reconstruction on $name', (dialect) => {
   it('property: show --as-of/--known-at equals a brute-force replay of the whole ledger, and the projection equals the replay at now', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 12 }), fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 4, maxLength: 4 }), async (steps, cuts) => {
-        await withSteward(
-          dialect,
-          async (env) => {
-            await runSteps(env, steps);
-            const all: LedgerEvent[] = [];
-            for await (const e of readEvents(env.steward.store)) all.push(e);
-            expect((await verifyLedger(env.steward.store, env.steward.keys)).ok).toBe(true);
-            const t0 = Date.parse('2025-12-20T00:00:00.000Z');
-            const t1 = env.clock.now().getTime() + 3600_000;
-            const ids = (await env.steward.store.db.selectFrom('identities').select('id').execute()).map((r) => r.id);
-            const nowIso = new Date(t1).toISOString();
-            for (const [a, k] of [...cuts, [1, 1] as [number, number]]) {
-              const asOf = new Date(t0 + a * (t1 - t0)).toISOString();
-              const knownAt = new Date(t0 + k * (t1 - t0)).toISOString();
-              const states = bruteForce(all, asOf, knownAt);
-              for (const id of ids) {
-                const got = await loadRecord(env.steward.store, id, asOf, knownAt);
-                const st = states.get(`identity:${id}`);
-                const want = st ? buildRecord(id, st, states, states, asOf, knownAt) : undefined;
-                expect(got).toEqual(want);
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 12 }),
+        fc.array(
+          fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
+          { minLength: 4, maxLength: 4 },
+        ),
+        async (steps, cuts) => {
+          await withSteward(
+            dialect,
+            async (env) => {
+              await runSteps(env, steps);
+              const all: LedgerEvent[] = [];
+              for await (const e of readEvents(env.steward.store)) all.push(e);
+              expect((await verifyLedger(env.steward.store, env.steward.keys)).ok).toBe(true);
+              const t0 = Date.parse('2025-12-20T00:00:00.000Z');
+              const t1 = env.clock.now().getTime() + 3600_000;
+              const ids = (await env.steward.store.db.selectFrom('identities').select('id').execute()).map(
+                (r) => r.id,
+              );
+              const nowIso = new Date(t1).toISOString();
+              for (const [a, k] of [...cuts, [1, 1] as [number, number]]) {
+                const asOf = new Date(t0 + a * (t1 - t0)).toISOString();
+                const knownAt = new Date(t0 + k * (t1 - t0)).toISOString();
+                const states = bruteForce(all, asOf, knownAt);
+                for (const id of ids) {
+                  const got = await loadRecord(env.steward.store, id, asOf, knownAt);
+                  const st = states.get(`identity:${id}`);
+                  const want = st ? buildRecord(id, st, states, states, asOf, knownAt) : undefined;
+                  expect(got).toEqual(want);
+                }
               }
-            }
-            // The projection is the replay at (now, now).
-            const now = bruteForce(all, nowIso, nowIso);
-            for (const row of await env.steward.store.db.selectFrom('identities').selectAll().execute()) {
-              expect(rowToFields('identities', row as never)).toEqual(expect.objectContaining(now.get(`identity:${row.id}`)!.fields));
-            }
-            for (const row of await env.steward.store.db.selectFrom('principals').selectAll().execute()) {
-              expect(rowToFields('principals', row as never)).toEqual(expect.objectContaining(now.get(row.id)!.fields));
-            }
-          },
-          { clock: testClock('2026-01-01T00:00:00.000Z') },
-        );
-      }),
+              // The projection is the replay at (now, now).
+              const now = bruteForce(all, nowIso, nowIso);
+              for (const row of await env.steward.store.db.selectFrom('identities').selectAll().execute()) {
+                expect(rowToFields('identities', row as never)).toEqual(
+                  expect.objectContaining(now.get(`identity:${row.id}`)!.fields),
+                );
+              }
+              for (const row of await env.steward.store.db.selectFrom('principals').selectAll().execute()) {
+                expect(rowToFields('principals', row as never)).toEqual(
+                  expect.objectContaining(now.get(row.id)!.fields),
+                );
+              }
+            },
+            { clock: testClock('2026-01-01T00:00:00.000Z') },
+          );
+        },
+      ),
       { numRuns: dialect.name === 'sqlite' ? 40 : 15 },
     );
   });

@@ -40,9 +40,18 @@ spec:
   }
 }
 
-function runImport(db: string, keys: string, dir: string, killAfterMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function runImport(
+  db: string,
+  keys: string,
+  dir: string,
+  killAfterMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '--db', db, '--keys', keys, 'import', 'manifest', dir, '--create-missing'], { stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [BIN, '--db', db, '--keys', keys, 'import', 'manifest', dir, '--create-missing'],
+      { stdio: 'ignore' },
+    );
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -71,7 +80,14 @@ describe.each(dialects)('an import killed mid-way on $name', (dialect) => {
         const r = await runImport(db, keys, dir, ms);
         const s = await openSteward({ db, keysDir: keys });
         try {
-          const n = Number((await s.store.db.selectFrom('identities').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+          const n = Number(
+            (
+              await s.store.db
+                .selectFrom('identities')
+                .select((eb) => eb.fn.countAll<number>().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          );
           const head = await s.ledger.head();
           const report = await verifyLedger(s.store, s.keys);
           expect(report.ok).toBe(true);

@@ -14,10 +14,16 @@ import { verifyLedger } from '../src/ledger/verify.js';
 import { ValidationError } from '../src/domain/errors.js';
 
 async function importDir(env: TestEnv, dir: string) {
-  return importDirectory(env.steward, await parseDirectoryFile(path.join(dir, 'directory.csv')), { actor: 'test' });
+  return importDirectory(env.steward, await parseDirectoryFile(path.join(dir, 'directory.csv')), {
+    actor: 'test',
+  });
 }
 async function importMan(env: TestEnv, paths: string[], extra: { createMissing?: boolean } = {}) {
-  return importManifests(env.steward, await parseManifestPaths(paths), { actor: 'test', roots: paths, ...extra });
+  return importManifests(env.steward, await parseManifestPaths(paths), {
+    actor: 'test',
+    roots: paths,
+    ...extra,
+  });
 }
 const eventCount = async (env: TestEnv) => (await env.steward.ledger.head()).seq;
 
@@ -26,7 +32,10 @@ describe.each(dialects)('inventory on $name', (dialect) => {
     await withSteward(dialect, async (env) => {
       const dir = tempFiles({
         'directory.csv': DIRECTORY_CSV,
-        'nhi/payments.yaml': nhi('payments-batch', PAYMENTS_SPEC) + '---\n' + nhi('report-bot', 'type: ai-agent\nsponsor: person:dave@example.com'),
+        'nhi/payments.yaml':
+          nhi('payments-batch', PAYMENTS_SPEC) +
+          '---\n' +
+          nhi('report-bot', 'type: ai-agent\nsponsor: person:dave@example.com'),
       });
       await importDir(env, dir);
       const r = await importMan(env, [path.join(dir, 'nhi')]);
@@ -36,20 +45,54 @@ describe.each(dialects)('inventory on $name', (dialect) => {
 
       const id = await resolveIdentity(env.steward.store, 'arn:aws:iam::123456789012:role/payments-batch');
       expect(id.name).toBe('payments-batch');
-      const rec = (await loadRecord(env.steward.store, id.id, env.clock.now().toISOString(), env.clock.now().toISOString()))!;
-      expect(rec.owners).toEqual({ business: 'person:alice@example.com', technical: 'person:bob@example.com', control: 'team:security' });
+      const rec = (await loadRecord(
+        env.steward.store,
+        id.id,
+        env.clock.now().toISOString(),
+        env.clock.now().toISOString(),
+      ))!;
+      expect(rec.owners).toEqual({
+        business: 'person:alice@example.com',
+        technical: 'person:bob@example.com',
+        control: 'team:security',
+      });
       expect(rec.primaryTeam).toBe('team:payments');
-      expect(rec.approval).toEqual({ approver: 'person:carol@example.com', approvedAt: '2025-06-01T00:00:00.000Z', ticket: 'SEC-101' });
-      expect(rec.revocation).toEqual({ triggers: ['decommission', 'compromise'], owner: 'team:platform', runbook: null });
+      expect(rec.approval).toEqual({
+        approver: 'person:carol@example.com',
+        approvedAt: '2025-06-01T00:00:00.000Z',
+        ticket: 'SEC-101',
+      });
+      expect(rec.revocation).toEqual({
+        triggers: ['decommission', 'compromise'],
+        owner: 'team:platform',
+        runbook: null,
+      });
       expect(rec.credentials).toHaveLength(1);
-      expect(rec.credentials[0]).toMatchObject({ externalId: 'AKIAEXAMPLE0001', kind: 'access-key', status: 'active', locations: ['vault:secret/payments'] });
-      expect(rec.entitlements[0]).toMatchObject({ resource: 'arn:aws:s3:::settlements', actions: ['s3:GetObject', 's3:PutObject'] });
-      expect(rec.principals['person:bob@example.com']).toMatchObject({ name: 'Bob Brown', status: 'active', team: 'team:platform' });
+      expect(rec.credentials[0]).toMatchObject({
+        externalId: 'AKIAEXAMPLE0001',
+        kind: 'access-key',
+        status: 'active',
+        locations: ['vault:secret/payments'],
+      });
+      expect(rec.entitlements[0]).toMatchObject({
+        resource: 'arn:aws:s3:::settlements',
+        actions: ['s3:GetObject', 's3:PutObject'],
+      });
+      expect(rec.principals['person:bob@example.com']).toMatchObject({
+        name: 'Bob Brown',
+        status: 'active',
+        team: 'team:platform',
+      });
       expect(rec.service).toEqual({ name: 'payments-api', owner: null, system: null });
       expect(rec.gaps).toEqual([]);
 
       const bot = await resolveIdentity(env.steward.store, 'report-bot');
-      const botRec = (await loadRecord(env.steward.store, bot.id, env.clock.now().toISOString(), env.clock.now().toISOString()))!;
+      const botRec = (await loadRecord(
+        env.steward.store,
+        bot.id,
+        env.clock.now().toISOString(),
+        env.clock.now().toISOString(),
+      ))!;
       expect(botRec.gaps).toContain('no business owner');
       expect(botRec.sponsor).toBe('person:dave@example.com');
 
@@ -101,7 +144,10 @@ describe.each(dialects)('inventory on $name', (dialect) => {
       const other = await resolveIdentity(env.steward.store, 'other');
       expect(other.status).toBe('vanished');
       // reappearing brings it back with an event, not a new identity
-      fs.writeFileSync(path.join(dir, 'nhi/b.yaml'), nhi('other', 'purpose: x\nowners:\n  business: person:alice@example.com'));
+      fs.writeFileSync(
+        path.join(dir, 'nhi/b.yaml'),
+        nhi('other', 'purpose: x\nowners:\n  business: person:alice@example.com'),
+      );
       const back = await importMan(env, [path.join(dir, 'nhi')]);
       expect(back.identities).toMatchObject({ new: 0, changed: 1 });
       expect((await resolveIdentity(env.steward.store, 'other')).id).toBe(other.id);
@@ -117,7 +163,10 @@ describe.each(dialects)('inventory on $name', (dialect) => {
     await withSteward(dialect, async (env) => {
       const dir = tempFiles({
         'directory.csv': DIRECTORY_CSV,
-        'm.yaml': nhi('ok-one', 'purpose: fine') + '---\n' + nhi('bad-one', 'owners:\n  business: person:zed@example.com\n  technical: team:ghosts'),
+        'm.yaml':
+          nhi('ok-one', 'purpose: fine') +
+          '---\n' +
+          nhi('bad-one', 'owners:\n  business: person:zed@example.com\n  technical: team:ghosts'),
       });
       await importDir(env, dir);
       const before = await eventCount(env);
@@ -143,27 +192,59 @@ describe.each(dialects)('inventory on $name', (dialect) => {
     await withSteward(dialect, async (env) => {
       const dir = tempFiles({
         'directory.csv': DIRECTORY_CSV,
-        'm.yaml': nhi('payments-batch', PAYMENTS_SPEC) + '---\n' + nhi('lonely', 'type: api-key\npurpose: webhook', 'environment: dev'),
+        'm.yaml':
+          nhi('payments-batch', PAYMENTS_SPEC) +
+          '---\n' +
+          nhi('lonely', 'type: api-key\npurpose: webhook', 'environment: dev'),
       });
       await importDir(env, dir);
       await importMan(env, [path.join(dir, 'm.yaml')]);
       const s = env.steward.store;
       expect((await listIdentities(s, { missing: 'business' })).map((r) => r.name)).toEqual(['lonely']);
-      expect((await listIdentities(s, { owner: 'person:bob@example.com' })).map((r) => r.name)).toEqual(['payments-batch']);
+      expect((await listIdentities(s, { owner: 'person:bob@example.com' })).map((r) => r.name)).toEqual([
+        'payments-batch',
+      ]);
       expect((await listIdentities(s, { team: 'payments' })).map((r) => r.name)).toEqual(['payments-batch']);
       expect((await listIdentities(s, { environment: 'dev' })).map((r) => r.name)).toEqual(['lonely']);
       expect((await listIdentities(s, { kind: 'api-key' })).map((r) => r.name)).toEqual(['lonely']);
 
-      await expect(assignRole(env.steward, 'lonely', 'business', 'person:alice@example.com', { actor: 'person:carol@example.com' })).rejects.toThrow(/--reason/);
-      await expect(assignRole(env.steward, 'lonely', 'owner', 'person:alice@example.com', { actor: 'x', reason: 'r' })).rejects.toThrow(/--role/);
-      await expect(assignRole(env.steward, 'lonely', 'business', 'person:nobody@example.com', { actor: 'x', reason: 'r' })).rejects.toThrow(/not in the directory/);
-      await expect(assignRole(env.steward, 'nope', 'business', 'person:alice@example.com', { actor: 'x', reason: 'r' })).rejects.toThrow(/no identity/);
-      const r = await assignRole(env.steward, 'lonely', 'business', 'person:alice@example.com', { actor: 'person:carol@example.com', reason: 'SEC-7 triage' });
+      await expect(
+        assignRole(env.steward, 'lonely', 'business', 'person:alice@example.com', {
+          actor: 'person:carol@example.com',
+        }),
+      ).rejects.toThrow(/--reason/);
+      await expect(
+        assignRole(env.steward, 'lonely', 'owner', 'person:alice@example.com', { actor: 'x', reason: 'r' }),
+      ).rejects.toThrow(/--role/);
+      await expect(
+        assignRole(env.steward, 'lonely', 'business', 'person:nobody@example.com', {
+          actor: 'x',
+          reason: 'r',
+        }),
+      ).rejects.toThrow(/not in the directory/);
+      await expect(
+        assignRole(env.steward, 'nope', 'business', 'person:alice@example.com', { actor: 'x', reason: 'r' }),
+      ).rejects.toThrow(/no identity/);
+      const r = await assignRole(env.steward, 'lonely', 'business', 'person:alice@example.com', {
+        actor: 'person:carol@example.com',
+        reason: 'SEC-7 triage',
+      });
       expect(r).toMatchObject({ changed: true, from: null, to: 'person:alice@example.com' });
-      const again = await assignRole(env.steward, 'lonely', 'business', 'alice@example.com'.replace(/^/, 'person:'), { actor: 'x', reason: 'again' });
+      const again = await assignRole(
+        env.steward,
+        'lonely',
+        'business',
+        'alice@example.com'.replace(/^/, 'person:'),
+        { actor: 'x', reason: 'again' },
+      );
       expect(again.changed).toBe(false);
       const h = await identityHistory(s, r.id);
-      expect(h.at(-1)).toMatchObject({ type: 'owner.assigned', actor: 'person:carol@example.com', reason: 'SEC-7 triage', payload: { role: 'business', set: { businessOwner: 'person:alice@example.com' } } });
+      expect(h.at(-1)).toMatchObject({
+        type: 'owner.assigned',
+        actor: 'person:carol@example.com',
+        reason: 'SEC-7 triage',
+        payload: { role: 'business', set: { businessOwner: 'person:alice@example.com' } },
+      });
       expect(await listIdentities(s, { missing: 'business' })).toHaveLength(0);
       const sum = await summarize(s);
       expect(sum.identities).toBe(2);
@@ -174,20 +255,33 @@ describe.each(dialects)('inventory on $name', (dialect) => {
 
   it('answers as of a past time by what was known then; a departure takes effect at left_at', async () => {
     await withSteward(dialect, async (env) => {
-      const dir = tempFiles({ 'directory.csv': DIRECTORY_CSV, 'm.yaml': nhi('payments-batch', PAYMENTS_SPEC) });
+      const dir = tempFiles({
+        'directory.csv': DIRECTORY_CSV,
+        'm.yaml': nhi('payments-batch', PAYMENTS_SPEC),
+      });
       env.clock.set('2026-02-01T00:00:00.000Z');
       await importDir(env, dir);
       await importMan(env, [path.join(dir, 'm.yaml')]);
       const { id } = await resolveIdentity(env.steward.store, 'payments-batch');
       env.clock.set('2026-03-01T00:00:00.000Z');
-      await assignRole(env.steward, id, 'technical', 'person:dave@example.com', { actor: 'x', reason: 'handover' });
+      await assignRole(env.steward, id, 'technical', 'person:dave@example.com', {
+        actor: 'x',
+        reason: 'handover',
+      });
       // learned on 2026-04-01 that bob left on 2026-02-15
       env.clock.set('2026-04-01T00:00:00.000Z');
-      fs.writeFileSync(path.join(dir, 'directory.csv'), DIRECTORY_CSV.replace('bob@example.com,platform,alice,active,', 'bob@example.com,platform,alice,departed,2026-02-15'));
+      fs.writeFileSync(
+        path.join(dir, 'directory.csv'),
+        DIRECTORY_CSV.replace(
+          'bob@example.com,platform,alice,active,',
+          'bob@example.com,platform,alice,departed,2026-02-15',
+        ),
+      );
       const dr = await importDir(env, dir);
       expect(dr.people.departed).toBe(1);
 
-      const at = (asOf: string, knownAt = '2026-05-01T00:00:00.000Z') => loadRecord(env.steward.store, id, asOf, knownAt);
+      const at = (asOf: string, knownAt = '2026-05-01T00:00:00.000Z') =>
+        loadRecord(env.steward.store, id, asOf, knownAt);
       expect(await at('2026-01-15T00:00:00.000Z')).toBeUndefined();
       const feb10 = (await at('2026-02-10T00:00:00.000Z'))!;
       expect(feb10.owners.technical).toBe('person:bob@example.com');

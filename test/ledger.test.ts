@@ -44,7 +44,9 @@ describe.each(dialects)('ledger on $name', (dialect) => {
         const report = await verifyLedger(env.steward.store, env.steward.keys);
         expect(report).toMatchObject({ ok: true, events: 25, headSeq: 25 });
         // the first commit is signed (no checkpoint yet), then every 10 events at the commit that crosses the mark
-        const seqs = (await env.steward.store.db.selectFrom('checkpoints').select('seq').orderBy('seq').execute()).map((r) => Number(r.seq));
+        const seqs = (
+          await env.steward.store.db.selectFrom('checkpoints').select('seq').orderBy('seq').execute()
+        ).map((r) => Number(r.seq));
         expect(seqs).toEqual([5, 15, 25]);
         expect(report.checkpoints.verified).toBe(3);
         await appendNotes(env, 2);
@@ -53,7 +55,9 @@ describe.each(dialects)('ledger on $name', (dialect) => {
         await appendNotes(env, 1);
         const cp = await env.steward.ledger.checkpoint();
         expect(cp?.seq).toBe(28);
-        const after = (await env.steward.store.db.selectFrom('checkpoints').select('seq').orderBy('seq').execute()).map((r) => Number(r.seq));
+        const after = (
+          await env.steward.store.db.selectFrom('checkpoints').select('seq').orderBy('seq').execute()
+        ).map((r) => Number(r.seq));
         expect(after).toEqual([5, 15, 25, 28]);
         expect((await verifyLedger(env.steward.store, env.steward.keys)).checkpoints.verified).toBe(4);
       },
@@ -65,7 +69,9 @@ describe.each(dialects)('ledger on $name', (dialect) => {
     await withSteward(dialect, async (env) => {
       await appendNotes(env, 3);
       const db = env.steward.store.db;
-      await expect(db.updateTable('events').set({ actor: 'mallory' }).where('seq', '=', 2).execute()).rejects.toThrow(/append-only/);
+      await expect(
+        db.updateTable('events').set({ actor: 'mallory' }).where('seq', '=', 2).execute(),
+      ).rejects.toThrow(/append-only/);
       await expect(db.deleteFrom('events').where('seq', '=', 3).execute()).rejects.toThrow(/append-only/);
       await env.steward.ledger.checkpoint();
       await expect(db.deleteFrom('checkpoints').execute()).rejects.toThrow(/append-only/);
@@ -75,7 +81,12 @@ describe.each(dialects)('ledger on $name', (dialect) => {
 
   it('names the first bad event when a row is edited, deleted, reordered or inserted', async () => {
     const cases: [string, (s: Store) => string[], number, RegExp][] = [
-      ['edited payload', () => [`UPDATE events SET payload = '{"n":99,"text":"n99"}' WHERE seq = 4`], 4, /altered/],
+      [
+        'edited payload',
+        () => [`UPDATE events SET payload = '{"n":99,"text":"n99"}' WHERE seq = 4`],
+        4,
+        /altered/,
+      ],
       ['edited actor', () => [`UPDATE events SET actor = 'mallory' WHERE seq = 7`], 7, /altered/],
       ['deleted', () => ['DELETE FROM events WHERE seq = 5'], 5, /missing/],
       [
@@ -120,7 +131,9 @@ describe.each(dialects)('ledger on $name', (dialect) => {
       await env.steward.ledger.checkpoint();
       const { hashEvent, canonicalJson } = await import('../src/ledger/event.js');
       const { rowToEvent } = await import('../src/ledger/ledger.js');
-      const rows = (await env.steward.store.db.selectFrom('events').selectAll().orderBy('seq').execute()).map(rowToEvent);
+      const rows = (await env.steward.store.db.selectFrom('events').selectAll().orderBy('seq').execute()).map(
+        rowToEvent,
+      );
       // The attacker edits event 2 and recomputes every later hash so the chain itself is consistent.
       let prev = rows[0]!.hash;
       const statements: string[] = [];
@@ -128,7 +141,9 @@ describe.each(dialects)('ledger on $name', (dialect) => {
         const payload = e.seq === 2 ? { n: 2, text: 'forged' } : e.payload;
         const payloadJson = canonicalJson(payload);
         const hash = hashEvent({ ...e, prevHash: prev, payloadJson });
-        statements.push(`UPDATE events SET payload = '${payloadJson}', prev_hash = '${prev}', hash = '${hash}' WHERE seq = ${e.seq}`);
+        statements.push(
+          `UPDATE events SET payload = '${payloadJson}', prev_hash = '${prev}', hash = '${hash}' WHERE seq = ${e.seq}`,
+        );
         prev = hash;
       }
       await tamper(env.steward.store, statements);
@@ -150,7 +165,11 @@ describe.each(dialects)('ledger on $name', (dialect) => {
             let n = 0;
             for (const size of batches) {
               await env.steward.ledger.write({ actor: 'prop', reason: null }, (w) => {
-                w.append(Array.from({ length: size }, (_, k) => ev(n + k, `2026-0${1 + ((n + k) % 9)}-01T00:00:00.000Z`)));
+                w.append(
+                  Array.from({ length: size }, (_, k) =>
+                    ev(n + k, `2026-0${1 + ((n + k) % 9)}-01T00:00:00.000Z`),
+                  ),
+                );
                 return Promise.resolve();
               });
               n += size;

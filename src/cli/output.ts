@@ -14,7 +14,9 @@ export function printJson(io: Io, value: unknown): void {
 /** Renders rows as an aligned plain-text table. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.min(60, Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length))));
+  const widths = headers.map((h, i) =>
+    Math.min(60, Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length))),
+  );
   const line = (r: string[]) =>
     r
       .map((c, i) => {
@@ -29,11 +31,15 @@ export function table(headers: string[], rows: (string | number | null | undefin
 /** Key/value lines with aligned keys. */
 export function fields(pairs: [string, unknown][]): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
-  return (
-    pairs
-      .map(([k, v]) => `${k.padEnd(w)}  ${v === null || v === undefined || v === '' ? '-' : Array.isArray(v) ? v.join(', ') || '-' : String(v)}`)
-      .join('\n') + '\n'
-  );
+  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${display(v)}`).join('\n') + '\n';
+}
+
+function display(v: unknown): string {
+  if (v === null || v === undefined || v === '') return '-';
+  if (Array.isArray(v)) return v.map(display).join(', ') || '-';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
 }
 
 export function percent(x: number): string {

@@ -35,7 +35,11 @@ export async function run(argv: string[], io: Omit<Io, 'json'>): Promise<number>
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' ? 0 : 1;
+      return e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.help' ||
+        e.code === 'commander.version'
+        ? 0
+        : 1;
     }
     if (e instanceof StewardError) {
       if (state.json) io.err.write(JSON.stringify(e.toJSON(), null, 2) + '\n');
@@ -63,8 +67,8 @@ function enablePositionalGlobals(c: Command): void {
     }
     let p: Command | null = root;
     while (p?.parent) p = p.parent;
-    for (const k of ['db', 'keys', 'actor', 'json'] as const) if (own[k] !== undefined) p?.setOptionValue(k, own[k]);
+    for (const k of ['db', 'keys', 'actor', 'json'] as const)
+      if (own[k] !== undefined) p?.setOptionValue(k, own[k]);
   });
   for (const sub of c.commands) enablePositionalGlobals(sub);
 }
-

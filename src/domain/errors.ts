@@ -2,12 +2,7 @@ import { formatProblem, type Problem } from './problems.js';
 
 /** Stable machine codes of every error Steward reports. */
 export type ErrorCode =
-  | 'validation'
-  | 'not_found'
-  | 'conflict'
-  | 'permission'
-  | 'integrity'
-  | 'configuration';
+  'validation' | 'not_found' | 'conflict' | 'permission' | 'integrity' | 'configuration';
 
 /** Base of the closed error hierarchy; `exitCode` is what the CLI exits with. */
 export abstract class StewardError extends Error {
@@ -28,7 +23,9 @@ export class ValidationError extends StewardError {
   readonly code = 'validation';
   readonly problems: Problem[];
   constructor(message: string, problems: Problem[] = [], options?: { cause?: unknown }) {
-    const body = problems.length ? `${message}\n${problems.map((p) => '  ' + formatProblem(p)).join('\n')}` : message;
+    const body = problems.length
+      ? `${message}\n${problems.map((p) => '  ' + formatProblem(p)).join('\n')}`
+      : message;
     super(body, options);
     this.problems = problems;
   }

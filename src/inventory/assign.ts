@@ -22,14 +22,21 @@ export async function assignRole(
   to: string,
   opts: CommandOptions,
 ): Promise<AssignResult> {
-  if (!ROLES.includes(role as Role)) throw new ValidationError(`--role: expected one of ${ROLES.join(', ')}, got "${role}"`);
-  if (!PRINCIPAL_REF.test(to)) throw new ValidationError(`--to: expected person:<email> or team:<name>, got "${to}"`);
-  if (!opts.reason?.trim()) throw new ValidationError('--reason: expected why the role is assigned, got nothing');
-  if (role === 'primary' && !to.startsWith('team:')) throw new ValidationError(`--to: the primary accountable role is held by a team, got "${to}"`);
+  if (!ROLES.includes(role as Role))
+    throw new ValidationError(`--role: expected one of ${ROLES.join(', ')}, got "${role}"`);
+  if (!PRINCIPAL_REF.test(to))
+    throw new ValidationError(`--to: expected person:<email> or team:<name>, got "${to}"`);
+  if (!opts.reason?.trim())
+    throw new ValidationError('--reason: expected why the role is assigned, got nothing');
+  if (role === 'primary' && !to.startsWith('team:'))
+    throw new ValidationError(`--to: the primary accountable role is held by a team, got "${to}"`);
   const effectiveAt = effectiveTime(opts, deps.now());
   const identity = await resolveIdentity(deps.store, ref);
   const principal = (await PrincipalIndex.load(deps.store.db)).resolve(to);
-  if (!principal) throw new NotFoundError(`--to: ${to} is not in the directory (import it with \`steward import directory\`)`);
+  if (!principal)
+    throw new NotFoundError(
+      `--to: ${to} is not in the directory (import it with \`steward import directory\`)`,
+    );
   const column = ROLE_COLUMNS[role as Role];
   const from = identity[column];
   const base = { id: identity.id, name: identity.name, role: role as Role, from, to: principal };
@@ -45,7 +52,11 @@ export async function assignRole(
       },
     ]);
     await w.flush();
-    const head = await w.tx.selectFrom('identities').select('updated_seq').where('id', '=', identity.id).executeTakeFirstOrThrow();
+    const head = await w.tx
+      .selectFrom('identities')
+      .select('updated_seq')
+      .where('id', '=', identity.id)
+      .executeTakeFirstOrThrow();
     return { ...base, changed: true, seq: Number(head.updated_seq) };
   });
 }

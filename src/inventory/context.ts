@@ -23,7 +23,9 @@ export interface CommandOptions {
 export function parseTime(value: string, field: string): string {
   const d = new Date(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) {
-    throw new ValidationError(`${field}: expected an ISO-8601 time such as 2026-01-31 or 2026-01-31T12:00:00Z, got "${value}"`);
+    throw new ValidationError(
+      `${field}: expected an ISO-8601 time such as 2026-01-31 or 2026-01-31T12:00:00Z, got "${value}"`,
+    );
   }
   return d.toISOString();
 }
@@ -41,7 +43,9 @@ export function effectiveTime(opts: CommandOptions, now: Date): string {
 let lastMs = 0;
 let counter = 0;
 // 48 random bits per process: ids made in the same millisecond by two processes still differ.
-const processTag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('');
+const processTag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) =>
+  b.toString(16).padStart(2, '0'),
+).join('');
 
 /**
  * Time-ordered id with a kind prefix (`nhi_…`, `cred_…`, `ent_…`): milliseconds and a

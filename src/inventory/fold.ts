@@ -18,7 +18,11 @@ export interface SubjectState {
  * creation event qualifies. This is exactly how the projection tables are maintained,
  * so the projection equals the fold at (now, now).
  */
-export function foldEvents(events: Iterable<LedgerEvent>, asOf: string, knownAt: string): Map<string, SubjectState> {
+export function foldEvents(
+  events: Iterable<LedgerEvent>,
+  asOf: string,
+  knownAt: string,
+): Map<string, SubjectState> {
   const out = new Map<string, SubjectState>();
   for (const e of events) {
     if (e.recordedAt > knownAt || e.effectiveAt > asOf) continue;

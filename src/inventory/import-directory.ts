@@ -15,7 +15,9 @@ export interface DirectoryImportResult {
 }
 
 function canonicalOf(row: DirectoryRow, existing: PrincipalIndex): string {
-  const known = existing.resolve(`${row.type}:${row.id}`) ?? (row.email ? existing.resolve(`person:${row.email}`) : undefined);
+  const known =
+    existing.resolve(`${row.type}:${row.id}`) ??
+    (row.email ? existing.resolve(`person:${row.email}`) : undefined);
   if (known) return known;
   if (row.type === 'team') return `team:${row.id}`;
   return `person:${(row.email ?? row.id).toLowerCase()}`;
@@ -59,12 +61,24 @@ export async function importDirectory(
     let team: string | null = null;
     if (row.team) {
       team = resolve(`team:${row.team}`) ?? null;
-      if (!team) problems.push({ file: row.file, line: row.line, field: 'team', message: `expected a team id in this file or the directory, got unknown "${row.team}"` });
+      if (!team)
+        problems.push({
+          file: row.file,
+          line: row.line,
+          field: 'team',
+          message: `expected a team id in this file or the directory, got unknown "${row.team}"`,
+        });
     }
     let manager: string | null = null;
     if (row.manager) {
       manager = resolve(`person:${row.manager}`) ?? null;
-      if (!manager) problems.push({ file: row.file, line: row.line, field: 'manager', message: `expected a person id or email in this file or the directory, got unknown "${row.manager}"` });
+      if (!manager)
+        problems.push({
+          file: row.file,
+          line: row.line,
+          field: 'manager',
+          message: `expected a person id or email in this file or the directory, got unknown "${row.manager}"`,
+        });
     }
     const fields: Record<string, unknown> = {
       kind: row.type,
@@ -79,7 +93,10 @@ export async function importDirectory(
     return { id: ids[i]!, row, fields };
   });
   if (problems.length) {
-    throw new ValidationError(`${problems.length} problem(s) in directory file; nothing was imported`, problems);
+    throw new ValidationError(
+      `${problems.length} problem(s) in directory file; nothing was imported`,
+      problems,
+    );
   }
 
   const result: DirectoryImportResult = {
@@ -98,7 +115,7 @@ export async function importDirectory(
         tally.new += 1;
         continue;
       }
-      const current = rowToFields('principals', existing as never);
+      const current = rowToFields('principals', existing);
       const diff: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(fields)) {
         if (canonicalJson(v ?? null) !== canonicalJson(current[k] ?? null)) diff[k] = v;
@@ -110,10 +127,20 @@ export async function importDirectory(
       if (diff.status === 'departed') {
         // The departure took effect when they left, not when the feed told us.
         const left = fields.leftAt as string;
-        events.push({ type: 'principal.departed', subject: id, payload: { set: diff }, effectiveAt: left < nowIso ? left : nowIso });
+        events.push({
+          type: 'principal.departed',
+          subject: id,
+          payload: { set: diff },
+          effectiveAt: left < nowIso ? left : nowIso,
+        });
         result.people.departed += 1;
       } else {
-        events.push({ type: diff.status === 'active' ? 'principal.returned' : 'principal.changed', subject: id, payload: { set: diff }, effectiveAt });
+        events.push({
+          type: diff.status === 'active' ? 'principal.returned' : 'principal.changed',
+          subject: id,
+          payload: { set: diff },
+          effectiveAt,
+        });
       }
       tally.changed += 1;
     }
@@ -123,11 +150,17 @@ export async function importDirectory(
         {
           type: 'import.completed',
           subject: `import:${newId('run')}`,
-          payload: { source: 'directory', files: [{ path: parsed.file.path, sha256: parsed.file.sha256 }], people: result.people, teams: result.teams },
+          payload: {
+            source: 'directory',
+            files: [{ path: parsed.file.path, sha256: parsed.file.sha256 }],
+            people: result.people,
+            teams: result.teams,
+          },
           effectiveAt,
         },
       ]);
     }
+    await w.flush();
     result.events = w.appended;
     return result;
   });

@@ -206,8 +206,8 @@ export async function importManifests(
         .where('identity_id', 'in', ids)
         .execute()) {
         let m = credsByIdentity.get(c.identity_id);
-        if (!m) credsByIdentity.set(c.identity_id, (m = new Map()));
-        m.set(c.natural_key, { ...rowToFields('credentials', c as never), id: c.id });
+        if (!m) credsByIdentity.set(c.identity_id, (m = new Map<string, Fields & { id: string }>()));
+        m.set(c.natural_key, { ...rowToFields('credentials', c), id: c.id });
       }
       for (const e of await w.tx
         .selectFrom('entitlements')
@@ -215,8 +215,8 @@ export async function importManifests(
         .where('identity_id', 'in', ids)
         .execute()) {
         let m = entsByIdentity.get(e.identity_id);
-        if (!m) entsByIdentity.set(e.identity_id, (m = new Map()));
-        m.set(e.natural_key, { ...rowToFields('entitlements', e as never), id: e.id });
+        if (!m) entsByIdentity.set(e.identity_id, (m = new Map<string, Fields & { id: string }>()));
+        m.set(e.natural_key, { ...rowToFields('entitlements', e), id: e.id });
       }
     }
 
@@ -290,14 +290,14 @@ export async function importManifests(
             type: 'identity.created',
             subject: `identity:${id}`,
             identityId: id,
-            payload: { set: desired },
+            payload: { set: withoutNulls(desired) },
             effectiveAt,
           },
         ]);
         result.identities.new += 1;
       } else {
         id = existing.id;
-        const current = rowToFields('identities', existing as never);
+        const current = rowToFields('identities', existing);
         const diff = changedFields(desired, current);
         if (diff) {
           const type = existing.status === 'vanished' ? 'identity.reappeared' : 'identity.changed';
@@ -464,7 +464,7 @@ function diffChild(
         type: `${kind}.created`,
         subject: `${kind}:${newId(prefix)}`,
         identityId,
-        payload: { set: want },
+        payload: { set: withoutNulls(want) },
         effectiveAt,
       },
     ];
@@ -523,7 +523,7 @@ async function upsertNamed(
       .selectAll()
       .where('name', 'in', names.slice(i, i + 1000))
       .execute();
-    for (const r of rows) existing.set(r.name, rowToFields(table, r as never));
+    for (const r of rows) existing.set(r.name, rowToFields(table, r));
   }
   const events: NewEvent[] = [];
   for (const [name, fields] of wanted) {

@@ -24,7 +24,9 @@ export async function resolveIdentity(store: Store, ref: string): Promise<Identi
   if (byId) return byId;
   const byExt = await store.db.selectFrom('identities').selectAll().where('external_id', '=', ref).execute();
   if (byExt.length === 1) return byExt[0]!;
-  const byName = byExt.length ? byExt : await store.db.selectFrom('identities').selectAll().where('name', '=', ref).execute();
+  const byName = byExt.length
+    ? byExt
+    : await store.db.selectFrom('identities').selectAll().where('name', '=', ref).execute();
   if (byName.length === 1) return byName[0]!;
   if (byName.length > 1) {
     throw new ConflictError(
@@ -71,7 +73,9 @@ export async function listIdentities(store: Store, f: IdentityFilter): Promise<I
     if (f.team) {
       const team = principals.resolve(f.team.startsWith('team:') ? f.team : `team:${f.team}`);
       if (!team) throw new NotFoundError(`no team "${f.team}" in the directory`);
-      const members = (await store.db.selectFrom('principals').select('id').where('team', '=', team).execute()).map((r) => r.id);
+      const members = (
+        await store.db.selectFrom('principals').select('id').where('team', '=', team).execute()
+      ).map((r) => r.id);
       const refs = [team, ...members];
       q = q.where((eb) =>
         eb.or([
@@ -81,12 +85,21 @@ export async function listIdentities(store: Store, f: IdentityFilter): Promise<I
       );
     }
   }
-  return q.orderBy('name').orderBy('id').limit(f.limit ?? 100_000).execute();
+  return q
+    .orderBy('name')
+    .orderBy('id')
+    .limit(f.limit ?? 100_000)
+    .execute();
 }
 
 /** The identity's own events, in recording order. */
 export async function identityHistory(store: Store, identityId: string): Promise<LedgerEvent[]> {
-  const rows = await store.db.selectFrom('events').selectAll().where('identity_id', '=', identityId).orderBy('seq').execute();
+  const rows = await store.db
+    .selectFrom('events')
+    .selectAll()
+    .where('identity_id', '=', identityId)
+    .orderBy('seq')
+    .execute();
   return rows.map(rowToEvent);
 }
 
@@ -107,15 +120,22 @@ export interface Summary {
 export async function summarize(store: Store): Promise<Summary> {
   const db = store.db;
   const group = async (col: 'status' | 'kind') => {
-    const rows = await db.selectFrom('identities').select([col, (eb) => eb.fn.countAll<number>().as('n')]).groupBy(col).execute();
+    const rows = await db
+      .selectFrom('identities')
+      .select([col, (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(col)
+      .execute();
     return Object.fromEntries(rows.map((r) => [String(r[col] ?? 'unknown'), Number(r.n)]));
   };
   const active = () => db.selectFrom('identities').where('status', '=', 'active');
-  const count = async (q: ReturnType<typeof active>) => Number((await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const count = async (q: ReturnType<typeof active>) =>
+    Number((await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
   const missing = {} as Summary['missing'];
   for (const role of ROLES) missing[role] = await count(active().where(ROLE_COLUMNS[role], 'is', null));
   missing.purpose = await count(active().where('purpose', 'is', null));
-  missing.expiryOrRotation = await count(active().where('expires_at', 'is', null).where('rotation_max_age', 'is', null));
+  missing.expiryOrRotation = await count(
+    active().where('expires_at', 'is', null).where('rotation_max_age', 'is', null),
+  );
   const total = await count(active());
   const complete = await count(
     active()
@@ -128,7 +148,11 @@ export async function summarize(store: Store): Promise<Summary> {
   const departed = db.selectFrom('principals').select('id').where('status', '=', 'departed');
   const ownedByDeparted = await count(
     active().where((eb) =>
-      eb.or((['business_owner', 'technical_owner', 'control_owner', 'revocation_owner', 'sponsor'] as const).map((c) => eb(c, 'in', departed))),
+      eb.or(
+        (['business_owner', 'technical_owner', 'control_owner', 'revocation_owner', 'sponsor'] as const).map(
+          (c) => eb(c, 'in', departed),
+        ),
+      ),
     ),
   );
   const p = await db
@@ -140,7 +164,10 @@ export async function summarize(store: Store): Promise<Summary> {
     ])
     .executeTakeFirstOrThrow();
   const head = await db.selectFrom('ledger_head').select('seq').where('id', '=', 1).executeTakeFirstOrThrow();
-  const cp = await db.selectFrom('checkpoints').select([(eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.max('seq').as('m')]).executeTakeFirstOrThrow();
+  const cp = await db
+    .selectFrom('checkpoints')
+    .select([(eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.max('seq').as('m')])
+    .executeTakeFirstOrThrow();
   return {
     identities: total,
     byStatus: await group('status'),
@@ -149,7 +176,15 @@ export async function summarize(store: Store): Promise<Summary> {
     ownedByDeparted,
     visibility: total ? complete / total : 0,
     fullyAccountable: complete,
-    principals: { people: Number(p.people ?? 0), teams: Number(p.teams ?? 0), departed: Number(p.departed ?? 0) },
-    ledger: { events: Number(head.seq), checkpoints: Number(cp.n), lastCheckpointSeq: cp.m == null ? 0 : Number(cp.m) },
+    principals: {
+      people: Number(p.people ?? 0),
+      teams: Number(p.teams ?? 0),
+      departed: Number(p.departed ?? 0),
+    },
+    ledger: {
+      events: Number(head.seq),
+      checkpoints: Number(cp.n),
+      lastCheckpointSeq: cp.m == null ? 0 : Number(cp.m),
+    },
   };
 }

@@ -77,12 +77,22 @@ export interface AccountabilityRecord {
   knownAt: string;
 }
 
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const str = (v: unknown): string | null =>
+  v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
 
 /** Principal refs a record names. */
 function principalRefs(f: Record<string, unknown>): string[] {
   const refs = new Set<string>();
-  for (const k of ['businessOwner', 'technicalOwner', 'controlOwner', 'primaryTeam', 'approver', 'originMergedBy', 'revocationOwner', 'sponsor']) {
+  for (const k of [
+    'businessOwner',
+    'technicalOwner',
+    'controlOwner',
+    'primaryTeam',
+    'approver',
+    'originMergedBy',
+    'revocationOwner',
+    'sponsor',
+  ]) {
     const v = f[k];
     if (typeof v === 'string') refs.add(v);
   }
@@ -91,7 +101,12 @@ function principalRefs(f: Record<string, unknown>): string[] {
 }
 
 /** Loads the events of an identity and everything its record names, and folds them at (asOf, knownAt). */
-export async function loadRecord(store: Store, identityId: string, asOf: string, knownAt: string): Promise<AccountabilityRecord | undefined> {
+export async function loadRecord(
+  store: Store,
+  identityId: string,
+  asOf: string,
+  knownAt: string,
+): Promise<AccountabilityRecord | undefined> {
   const own = (
     await store.db
       .selectFrom('events')
@@ -121,7 +136,13 @@ export async function loadRecord(store: Store, identityId: string, asOf: string,
     const vendor = relatedStates.get(`vendor:${String(f.vendor)}`);
     const vendorOwner = vendor?.fields.contractingOwner;
     if (typeof vendorOwner === 'string' && !related.includes(vendorOwner)) {
-      const more = await store.db.selectFrom('events').selectAll().where('subject', '=', vendorOwner).where('recorded_at', '<=', knownAt).orderBy('seq').execute();
+      const more = await store.db
+        .selectFrom('events')
+        .selectAll()
+        .where('subject', '=', vendorOwner)
+        .where('recorded_at', '<=', knownAt)
+        .orderBy('seq')
+        .execute();
       for (const [k, v] of foldEvents(more.map(rowToEvent), asOf, knownAt)) relatedStates.set(k, v);
       related.push(vendorOwner);
     }
@@ -197,7 +218,11 @@ export function buildRecord(
   }
   const serviceState = typeof f.service === 'string' ? related.get(`service:${f.service}`) : undefined;
 
-  const owners = { business: str(f.businessOwner), technical: str(f.technicalOwner), control: str(f.controlOwner) };
+  const owners = {
+    business: str(f.businessOwner),
+    technical: str(f.technicalOwner),
+    control: str(f.controlOwner),
+  };
   const gaps: string[] = [];
   for (const [role, who] of Object.entries(owners)) if (!who) gaps.push(`no ${role} owner`);
   if (!f.primaryTeam) gaps.push('no primary team');
@@ -218,7 +243,11 @@ export function buildRecord(
     sensitivity: str(f.sensitivity),
     service:
       typeof f.service === 'string'
-        ? { name: f.service, owner: str(serviceState?.fields.owner), system: str(serviceState?.fields.system) }
+        ? {
+            name: f.service,
+            owner: str(serviceState?.fields.owner),
+            system: str(serviceState?.fields.system),
+          }
         : null,
     purpose: str(f.purpose),
     labels: (f.labels as Record<string, string> | null) ?? {},

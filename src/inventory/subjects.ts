@@ -1,27 +1,91 @@
 /** The projection table each kind of subject lives in, and how its fields map to columns. */
-export type SubjectTable = 'identities' | 'credentials' | 'entitlements' | 'principals' | 'services' | 'vendors';
+export type SubjectTable =
+  'identities' | 'credentials' | 'entitlements' | 'principals' | 'services' | 'vendors';
 
 /** Columns whose values are JSON-encoded arrays or objects. */
 const JSON_COLUMNS = new Set(['labels', 'shared_with', 'revocation_triggers', 'locations', 'actions']);
 
 const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
   identities: [
-    'id', 'natural_key', 'name', 'kind', 'source', 'external_id', 'environment', 'status', 'sensitivity', 'service',
-    'purpose', 'labels', 'business_owner', 'technical_owner', 'control_owner', 'primary_team', 'shared_with',
-    'approver', 'approved_at', 'approval_ticket', 'origin_kind', 'origin_ref', 'origin_merged_by', 'vendor',
-    'rotation_max_age', 'expires_at', 'revocation_triggers', 'revocation_owner', 'revocation_runbook', 'sponsor',
-    'manifest_file', 'first_seen', 'last_seen', 'last_used_at', 'updated_seq',
+    'id',
+    'natural_key',
+    'name',
+    'kind',
+    'source',
+    'external_id',
+    'environment',
+    'status',
+    'sensitivity',
+    'service',
+    'purpose',
+    'labels',
+    'business_owner',
+    'technical_owner',
+    'control_owner',
+    'primary_team',
+    'shared_with',
+    'approver',
+    'approved_at',
+    'approval_ticket',
+    'origin_kind',
+    'origin_ref',
+    'origin_merged_by',
+    'vendor',
+    'rotation_max_age',
+    'expires_at',
+    'revocation_triggers',
+    'revocation_owner',
+    'revocation_runbook',
+    'sponsor',
+    'manifest_file',
+    'first_seen',
+    'last_seen',
+    'last_used_at',
+    'updated_seq',
   ],
   credentials: [
-    'id', 'identity_id', 'natural_key', 'kind', 'external_id', 'fingerprint', 'status', 'issued_at',
-    'last_rotated_at', 'expires_at', 'rotation_max_age', 'locations', 'last_used_at', 'first_seen', 'last_seen',
+    'id',
+    'identity_id',
+    'natural_key',
+    'kind',
+    'external_id',
+    'fingerprint',
+    'status',
+    'issued_at',
+    'last_rotated_at',
+    'expires_at',
+    'rotation_max_age',
+    'locations',
+    'last_used_at',
+    'first_seen',
+    'last_seen',
     'updated_seq',
   ],
   entitlements: [
-    'id', 'identity_id', 'natural_key', 'resource', 'actions', 'granted_via', 'granted_at', 'approval_ref', 'status',
-    'last_used_at', 'updated_seq',
+    'id',
+    'identity_id',
+    'natural_key',
+    'resource',
+    'actions',
+    'granted_via',
+    'granted_at',
+    'approval_ref',
+    'status',
+    'last_used_at',
+    'updated_seq',
   ],
-  principals: ['id', 'kind', 'directory_id', 'name', 'email', 'team', 'manager', 'status', 'left_at', 'updated_seq'],
+  principals: [
+    'id',
+    'kind',
+    'directory_id',
+    'name',
+    'email',
+    'team',
+    'manager',
+    'status',
+    'left_at',
+    'updated_seq',
+  ],
   services: ['id', 'name', 'owner', 'system', 'description', 'updated_seq'],
   vendors: ['id', 'name', 'contracting_owner', 'contract_ends', 'updated_seq'],
 };
@@ -84,18 +148,20 @@ export function encodeValue(column: string, value: unknown): string | number | n
   if (value === null || value === undefined) return null;
   if (JSON_COLUMNS.has(column)) return JSON.stringify(value);
   if (typeof value === 'number') return value;
-  return String(value);
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value);
 }
 
 /** Decodes a column value into the payload field value. */
 export function decodeValue(column: string, value: unknown): unknown {
   if (value === null || value === undefined) return null;
-  if (JSON_COLUMNS.has(column)) return JSON.parse(String(value)) as unknown;
+  if (JSON_COLUMNS.has(column) && typeof value === 'string') return JSON.parse(value) as unknown;
   return value;
 }
 
 /** Reads a projection row back into payload fields (camelCase), without bookkeeping columns. */
-export function rowToFields(table: SubjectTable, row: Record<string, unknown>): Record<string, unknown> {
+export function rowToFields(table: SubjectTable, projectionRow: object): Record<string, unknown> {
+  const row = projectionRow as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const col of TABLE_COLUMNS[table]) {
     if (BOOKKEEPING.has(col)) continue;

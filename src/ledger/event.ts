@@ -56,6 +56,17 @@ export function canonicalJson(value: unknown): string {
  * RFC 8785 canonical JSON. Fixed positions make the envelope canonical without sorting.
  */
 export function hashEvent(e: Omit<LedgerEvent, 'hash' | 'payload'> & { payloadJson: string }): string {
-  const head = JSON.stringify([1, e.seq, e.prevHash, e.type, e.subject, e.identityId, e.actor, e.reason, e.effectiveAt, e.recordedAt]);
+  const head = JSON.stringify([
+    1,
+    e.seq,
+    e.prevHash,
+    e.type,
+    e.subject,
+    e.identityId,
+    e.actor,
+    e.reason,
+    e.effectiveAt,
+    e.recordedAt,
+  ]);
   return createHash('sha256').update(head).update('\n').update(e.payloadJson).digest('hex');
 }

@@ -1,7 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { ConfigurationError } from '../domain/errors.js';
 
 /** The install's keys, kept in files outside the database. */
@@ -31,12 +41,17 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
   const signingPath = path.join(dir, SIGNING_KEY);
   if (!fs.existsSync(signingPath)) {
     if (!options.create) {
-      throw new ConfigurationError(`no signing key in ${dir} (run \`steward init\`, or point --keys/STEWARD_KEYS at the key folder)`);
+      throw new ConfigurationError(
+        `no signing key in ${dir} (run \`steward init\`, or point --keys/STEWARD_KEYS at the key folder)`,
+      );
     }
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     writeSecretFile(signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    fs.writeFileSync(path.join(dir, PUBLIC_KEY), publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    fs.writeFileSync(
+      path.join(dir, PUBLIC_KEY),
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    );
     if (!fs.existsSync(path.join(dir, FINGERPRINT_KEY))) {
       writeSecretFile(path.join(dir, FINGERPRINT_KEY), randomBytes(32).toString('hex') + '\n');
     }
@@ -47,7 +62,9 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
   try {
     privateKey = createPrivateKey(fs.readFileSync(signingPath));
     const pubPath = path.join(dir, PUBLIC_KEY);
-    publicKey = fs.existsSync(pubPath) ? createPublicKey(fs.readFileSync(pubPath)) : createPublicKey(privateKey);
+    publicKey = fs.existsSync(pubPath)
+      ? createPublicKey(fs.readFileSync(pubPath))
+      : createPublicKey(privateKey);
     hmacKey = Buffer.from(fs.readFileSync(path.join(dir, FINGERPRINT_KEY), 'utf8').trim(), 'hex');
   } catch (e) {
     throw new ConfigurationError(`cannot read the keys in ${dir}: ${(e as Error).message}`, { cause: e });
@@ -55,8 +72,12 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
   if (privateKey.asymmetricKeyType !== 'ed25519') {
     throw new ConfigurationError(`${signingPath} is not an Ed25519 private key`);
   }
-  if (hmacKey.length < 32) throw new ConfigurationError(`${path.join(dir, FINGERPRINT_KEY)} must hold 32 hex-encoded bytes`);
-  const keyId = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  if (hmacKey.length < 32)
+    throw new ConfigurationError(`${path.join(dir, FINGERPRINT_KEY)} must hold 32 hex-encoded bytes`);
+  const keyId = createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
   return {
     dir,
     keyId,
@@ -68,7 +89,8 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
         return false;
       }
     },
-    fingerprint: (secret) => 'hmac-sha256:' + createHmac('sha256', hmacKey).update(secret, 'utf8').digest('hex'),
+    fingerprint: (secret) =>
+      'hmac-sha256:' + createHmac('sha256', hmacKey).update(secret, 'utf8').digest('hex'),
   };
 }
 

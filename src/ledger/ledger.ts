@@ -1,7 +1,14 @@
 import { sql } from 'kysely';
 import type { Store, Tx } from '../store/store.js';
 import type { EventsTable } from '../store/schema.js';
-import { canonicalJson, GENESIS_HASH, hashEvent, type EventContext, type LedgerEvent, type NewEvent } from './event.js';
+import {
+  canonicalJson,
+  GENESIS_HASH,
+  hashEvent,
+  type EventContext,
+  type LedgerEvent,
+  type NewEvent,
+} from './event.js';
 import type { Keys } from './keys.js';
 import { checkpointBytes } from './checkpoint.js';
 
@@ -95,12 +102,21 @@ export function createLedger(options: LedgerOptions): Ledger {
       const r = await tx.selectFrom('ledger_head').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
       return { seq: Number(r.seq), hash: r.hash, updatedAt: r.updated_at };
     }
-    const r = await sql<{ seq: number; hash: string; updated_at: string }>`SELECT seq, hash, updated_at FROM ledger_head WHERE id = 1 FOR UPDATE`.execute(tx);
+    const r = await sql<{
+      seq: number;
+      hash: string;
+      updated_at: string;
+    }>`SELECT seq, hash, updated_at FROM ledger_head WHERE id = 1 FOR UPDATE`.execute(tx);
     const row = r.rows[0]!;
     return { seq: Number(row.seq), hash: row.hash, updatedAt: row.updated_at };
   }
 
-  async function signCheckpoint(tx: Tx, seq: number, headHash: string, signedAt: string): Promise<Checkpoint | null> {
+  async function signCheckpoint(
+    tx: Tx,
+    seq: number,
+    headHash: string,
+    signedAt: string,
+  ): Promise<Checkpoint | null> {
     if (!keys || seq === 0) return null;
     const cp = { seq, headHash, signedAt, keyId: keys.keyId };
     const signature = keys.sign(checkpointBytes(cp));
@@ -113,7 +129,12 @@ export function createLedger(options: LedgerOptions): Ledger {
   }
 
   async function lastCheckpoint(tx: Tx): Promise<{ seq: number; signedAt: string | null }> {
-    const r = await tx.selectFrom('checkpoints').select(['seq', 'signed_at']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const r = await tx
+      .selectFrom('checkpoints')
+      .select(['seq', 'signed_at'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return r ? { seq: Number(r.seq), signedAt: r.signed_at } : { seq: 0, signedAt: null };
   }
 
@@ -186,9 +207,14 @@ export function createLedger(options: LedgerOptions): Ledger {
         const result = await fn(writer);
         await writer.flush();
         if (seq !== head.seq) {
-          await tx.updateTable('ledger_head').set({ seq, hash: prev, updated_at: recordedAt }).where('id', '=', 1).execute();
+          await tx
+            .updateTable('ledger_head')
+            .set({ seq, hash: prev, updated_at: recordedAt })
+            .where('id', '=', 1)
+            .execute();
           const last = await lastCheckpoint(tx);
-          const stale = last.signedAt === null || Date.parse(recordedAt) - Date.parse(last.signedAt) >= intervalMs;
+          const stale =
+            last.signedAt === null || Date.parse(recordedAt) - Date.parse(last.signedAt) >= intervalMs;
           if (seq - last.seq >= every || stale) await signCheckpoint(tx, seq, prev, recordedAt);
         }
         return result;
@@ -198,7 +224,11 @@ export function createLedger(options: LedgerOptions): Ledger {
       return store.db.transaction().execute(async (tx) => {
         const head = await lockHead(tx);
         if (head.seq === 0) return null;
-        const existing = await tx.selectFrom('checkpoints').selectAll().where('seq', '=', head.seq).executeTakeFirst();
+        const existing = await tx
+          .selectFrom('checkpoints')
+          .selectAll()
+          .where('seq', '=', head.seq)
+          .executeTakeFirst();
         if (existing) {
           return {
             seq: Number(existing.seq),
@@ -212,7 +242,11 @@ export function createLedger(options: LedgerOptions): Ledger {
       });
     },
     async head() {
-      const r = await store.db.selectFrom('ledger_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+      const r = await store.db
+        .selectFrom('ledger_head')
+        .select(['seq', 'hash'])
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow();
       return { seq: Number(r.seq), hash: r.hash };
     },
   };

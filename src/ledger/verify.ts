@@ -40,14 +40,22 @@ export async function verifyLedger(store: Store, keys: Keys | null): Promise<Ver
     keyId: c.key_id,
     signature: c.signature,
   }));
-  const head = await store.db.selectFrom('ledger_head').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
+  const head = await store.db
+    .selectFrom('ledger_head')
+    .selectAll()
+    .where('id', '=', 1)
+    .executeTakeFirstOrThrow();
   const report: VerifyReport = {
     ok: true,
     events: 0,
     headSeq: Number(head.seq),
     checkpoints: { total: cps.length, verified: 0, lastVerifiedSeq: 0 },
   };
-  const fail = (seq: number, problem: string): VerifyReport => ({ ...report, ok: false, firstBad: { seq, problem } });
+  const fail = (seq: number, problem: string): VerifyReport => ({
+    ...report,
+    ok: false,
+    firstBad: { seq, problem },
+  });
 
   // Signatures first: a checkpoint that is not ours proves nothing.
   const bySeq = new Map<number, (typeof cps)[number]>();
@@ -64,11 +72,17 @@ export async function verifyLedger(store: Store, keys: Keys | null): Promise<Ver
   let lastGoodCheckpoint = 0;
   for await (const e of readEvents(store)) {
     if (e.seq !== expected) {
-      return fail(expected, `event ${expected} is missing (the next stored event is ${e.seq}): rows were deleted or renumbered`);
+      return fail(
+        expected,
+        `event ${expected} is missing (the next stored event is ${e.seq}): rows were deleted or renumbered`,
+      );
     }
     const recomputed = hashEvent({ ...e, payloadJson: canonicalJson(e.payload) });
     if (recomputed !== e.hash) {
-      return fail(e.seq, `event ${e.seq} (${e.type} ${e.subject}) was altered: its content does not match its hash`);
+      return fail(
+        e.seq,
+        `event ${e.seq} (${e.type} ${e.subject}) was altered: its content does not match its hash`,
+      );
     }
     if (e.prevHash !== prev) {
       return fail(
@@ -95,7 +109,10 @@ export async function verifyLedger(store: Store, keys: Keys | null): Promise<Ver
   const last = expected - 1;
   const beyond = cps.find((c) => c.seq > last);
   if (beyond && keys) {
-    return fail(last + 1, `events after ${last} were removed: a signed checkpoint covers event ${beyond.seq}`);
+    return fail(
+      last + 1,
+      `events after ${last} were removed: a signed checkpoint covers event ${beyond.seq}`,
+    );
   }
   if (report.headSeq !== last || (last > 0 && head.hash !== prev)) {
     return fail(

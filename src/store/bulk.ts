@@ -3,7 +3,12 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Tx } from './store.js';
 
 /** Inserts many rows at once inside an open transaction: the bulk path of the storage port. */
-export type BulkInsert = (tx: Tx, table: string, columns: readonly string[], rows: readonly unknown[][]) => Promise<void>;
+export type BulkInsert = (
+  tx: Tx,
+  table: string,
+  columns: readonly string[],
+  rows: readonly unknown[][],
+) => Promise<void>;
 
 /** Columns holding 64-bit integers (everything else is text). */
 const BIGINT_COLUMNS = new Set(['seq', 'updated_seq']);
@@ -20,7 +25,9 @@ export function sqliteBulkInsert(raw: BetterSqlite3.Database): BulkInsert {
     let st = cache.get(key);
     if (!st) {
       const one = `(${columns.map(() => '?').join(',')})`;
-      st = raw.prepare(`INSERT INTO ${table} (${columns.join(',')}) VALUES ${Array.from({ length: n }, () => one).join(',')}`);
+      st = raw.prepare(
+        `INSERT INTO ${table} (${columns.join(',')}) VALUES ${Array.from({ length: n }, () => one).join(',')}`,
+      );
       cache.set(key, st);
     }
     return st;
@@ -51,7 +58,9 @@ export function postgresBulkInsert(): BulkInsert {
         const values = part.map((r) => r[j] ?? null);
         return BIGINT_COLUMNS.has(c) ? sql`${values}::bigint[]` : sql`${values}::text[]`;
       });
-      await sql`INSERT INTO ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) SELECT * FROM unnest(${sql.join(arrays)})`.execute(tx);
+      await sql`INSERT INTO ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) SELECT * FROM unnest(${sql.join(arrays)})`.execute(
+        tx,
+      );
     }
   };
 }

@@ -8,6 +8,8 @@ import type { Dialect } from './store.js';
 export function migrationsFor(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '2026-11-23T00-system-of-record': {
+      // Migrations must not depend on today's schema types (Kysely's documented practice).
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       async up(db: Kysely<any>) {
         const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
         await db.schema
@@ -74,7 +76,11 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .addColumn('left_at', 'text')
           .addColumn('updated_seq', sql.raw(bigint), (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('principals_directory_id').on('principals').columns(['kind', 'directory_id']).execute();
+        await db.schema
+          .createIndex('principals_directory_id')
+          .on('principals')
+          .columns(['kind', 'directory_id'])
+          .execute();
         await db.schema.createIndex('principals_email').on('principals').column('email').execute();
         await db.schema.createIndex('principals_team').on('principals').column('team').execute();
 
@@ -100,16 +106,47 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .addColumn('last_seen', 'text', (c) => c.notNull())
           .addColumn('updated_seq', sql.raw(bigint), (c) => c.notNull());
         for (const col of [
-          'kind', 'source', 'external_id', 'environment', 'sensitivity', 'service', 'purpose', 'labels',
-          'business_owner', 'technical_owner', 'control_owner', 'primary_team', 'shared_with', 'approver',
-          'approved_at', 'approval_ticket', 'origin_kind', 'origin_ref', 'origin_merged_by', 'vendor',
-          'rotation_max_age', 'expires_at', 'revocation_triggers', 'revocation_owner', 'revocation_runbook',
-          'sponsor', 'manifest_file', 'last_used_at',
+          'kind',
+          'source',
+          'external_id',
+          'environment',
+          'sensitivity',
+          'service',
+          'purpose',
+          'labels',
+          'business_owner',
+          'technical_owner',
+          'control_owner',
+          'primary_team',
+          'shared_with',
+          'approver',
+          'approved_at',
+          'approval_ticket',
+          'origin_kind',
+          'origin_ref',
+          'origin_merged_by',
+          'vendor',
+          'rotation_max_age',
+          'expires_at',
+          'revocation_triggers',
+          'revocation_owner',
+          'revocation_runbook',
+          'sponsor',
+          'manifest_file',
+          'last_used_at',
         ]) {
           identities = identities.addColumn(col, 'text');
         }
         await identities.execute();
-        for (const col of ['name', 'external_id', 'business_owner', 'technical_owner', 'control_owner', 'primary_team', 'manifest_file']) {
+        for (const col of [
+          'name',
+          'external_id',
+          'business_owner',
+          'technical_owner',
+          'control_owner',
+          'primary_team',
+          'manifest_file',
+        ]) {
           await db.schema.createIndex(`identities_${col}`).on('identities').column(col).execute();
         }
 
@@ -123,13 +160,30 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .addColumn('first_seen', 'text', (c) => c.notNull())
           .addColumn('last_seen', 'text', (c) => c.notNull())
           .addColumn('updated_seq', sql.raw(bigint), (c) => c.notNull());
-        for (const col of ['kind', 'fingerprint', 'issued_at', 'last_rotated_at', 'expires_at', 'rotation_max_age', 'locations', 'last_used_at']) {
+        for (const col of [
+          'kind',
+          'fingerprint',
+          'issued_at',
+          'last_rotated_at',
+          'expires_at',
+          'rotation_max_age',
+          'locations',
+          'last_used_at',
+        ]) {
           credentials = credentials.addColumn(col, 'text');
         }
         await credentials.execute();
         await db.schema.createIndex('credentials_identity').on('credentials').column('identity_id').execute();
-        await db.schema.createIndex('credentials_external_id').on('credentials').column('external_id').execute();
-        await db.schema.createIndex('credentials_fingerprint').on('credentials').column('fingerprint').execute();
+        await db.schema
+          .createIndex('credentials_external_id')
+          .on('credentials')
+          .column('external_id')
+          .execute();
+        await db.schema
+          .createIndex('credentials_fingerprint')
+          .on('credentials')
+          .column('fingerprint')
+          .execute();
 
         let entitlements = db.schema
           .createTable('entitlements')
@@ -144,7 +198,11 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           entitlements = entitlements.addColumn(col, 'text');
         }
         await entitlements.execute();
-        await db.schema.createIndex('entitlements_identity').on('entitlements').column('identity_id').execute();
+        await db.schema
+          .createIndex('entitlements_identity')
+          .on('entitlements')
+          .column('identity_id')
+          .execute();
 
         // The ledger is append-only: the database itself refuses updates and deletes.
         if (dialect === 'sqlite') {
@@ -171,7 +229,9 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
               )
               .execute(db);
             await sql
-              .raw(`CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION steward_append_only()`)
+              .raw(
+                `CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION steward_append_only()`,
+              )
               .execute(db);
           }
         }

@@ -5,12 +5,16 @@ import { PostgresDialect } from 'kysely';
  * the PostgreSQL suite where no server is available. PGlite has one connection, so the
  * pool hands it out to one user at a time.
  */
-export async function pgliteDialect(dataDir?: string): Promise<{ dialect: PostgresDialect; close(): Promise<void> }> {
+export async function pgliteDialect(
+  dataDir?: string,
+): Promise<{ dialect: PostgresDialect; close: () => Promise<void> }> {
   let mod: typeof import('@electric-sql/pglite');
   try {
     mod = await import('@electric-sql/pglite');
   } catch (e) {
-    throw new Error('pglite: URLs need the @electric-sql/pglite package (a development dependency)', { cause: e });
+    throw new Error('pglite: URLs need the @electric-sql/pglite package (a development dependency)', {
+      cause: e,
+    });
   }
   const pg = dataDir ? new mod.PGlite(dataDir) : new mod.PGlite();
   await pg.waitReady;
@@ -33,7 +37,7 @@ export async function pgliteDialect(dataDir?: string): Promise<{ dialect: Postgr
       const previous = queue;
       queue = new Promise<void>((r) => (release = r));
       await previous;
-      return { query: client.query, release };
+      return { query: (text: string, params?: readonly unknown[]) => client.query(text, params), release };
     },
     async end() {
       await queue;

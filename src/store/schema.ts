@@ -1,5 +1,3 @@
-
-
 /** Ledger row: one appended event. Never updated, never deleted (enforced by triggers). */
 export interface EventsTable {
   seq: number;

@@ -75,16 +75,19 @@ function openSqlite(file: string): Store {
   };
 }
 
-const int8 = 20;
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === int8) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format);
-  },
+const INT8_OID = 20;
+/** bigint columns (sequence numbers) come back as numbers: they stay far below 2^53. */
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID
+      ? (v: string) => Number(v)
+      : (pg.types.getTypeParser(oid, format) as (
+          v: string,
+        ) => unknown)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 function openPostgres(url: string): Store {
-  const pool = new pg.Pool({ connectionString: url, max: 4, types: pgTypes as pg.CustomTypesConfig });
+  const pool = new pg.Pool({ connectionString: url, max: 4, types: pgTypes });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
@@ -98,7 +101,8 @@ function openPostgres(url: string): Store {
 
 async function openPglite(url: string): Promise<Store> {
   const where = url.slice('pglite:'.length);
-  const { dialect, close } = await pgliteDialect(where === 'memory' || where === '' ? undefined : where);
+  const pglite = await pgliteDialect(where === 'memory' || where === '' ? undefined : where);
+  const dialect = pglite.dialect;
   const db = new Kysely<Database>({ dialect });
   return {
     db,
@@ -108,7 +112,7 @@ async function openPglite(url: string): Promise<Store> {
     bulkInsert: postgresBulkInsert(),
     close: async () => {
       await db.destroy();
-      await close();
+      await pglite.close();
     },
   };
 }

@@ -1,7 +1,13 @@
 import type { Command } from 'commander';
 import { fields, printJson, table, type Io } from '../output.js';
 import { actorOf, withSteward, type GlobalOptions } from '../context.js';
-import { listIdentities, identityHistory, resolveIdentity, type IdentityFilter, type Role } from '../../inventory/queries.js';
+import {
+  listIdentities,
+  identityHistory,
+  resolveIdentity,
+  type IdentityFilter,
+  type Role,
+} from '../../inventory/queries.js';
 import { presentIdentity } from '../../inventory/present.js';
 import { loadRecord, type AccountabilityRecord } from '../../inventory/record.js';
 import { parseTime } from '../../inventory/context.js';
@@ -18,17 +24,31 @@ export function registerIdentityCommands(program: Command, io: Io, g: () => Glob
     .option('--status <status>', 'active or vanished')
     .option('--owner <principal>', 'person:<email> or team:<name> holding any accountable role')
     .option('--team <team>', 'team id: primary team, or owned by the team or its members')
-    .option('--missing <role>', 'nobody holds this role: business|technical|control|primary|approver|revocation')
+    .option(
+      '--missing <role>',
+      'nobody holds this role: business|technical|control|primary|approver|revocation',
+    )
     .option('--limit <n>', 'at most this many rows', (v) => Number.parseInt(v, 10))
     .action(async (flags: IdentityFilter & { missing?: Role }) => {
-      if (flags.limit !== undefined && !(flags.limit > 0)) throw new ValidationError('--limit: expected a positive integer');
+      if (flags.limit !== undefined && !(flags.limit > 0))
+        throw new ValidationError('--limit: expected a positive integer');
       await withSteward(g(), async (s) => {
         const rows = (await listIdentities(s.store, flags)).map(presentIdentity);
         if (io.json) return printJson(io, rows);
         io.out.write(
           table(
             ['id', 'name', 'kind', 'env', 'status', 'business', 'technical', 'control', 'primary team'],
-            rows.map((r) => [r.id, r.name, r.kind, r.environment, r.status, r.owners.business, r.owners.technical, r.owners.control, r.primaryTeam]),
+            rows.map((r) => [
+              r.id,
+              r.name,
+              r.kind,
+              r.environment,
+              r.status,
+              r.owners.business,
+              r.owners.technical,
+              r.owners.control,
+              r.primaryTeam,
+            ]),
           ),
         );
         io.out.write(`${rows.length} identit${rows.length === 1 ? 'y' : 'ies'}\n`);
@@ -49,7 +69,9 @@ export function registerIdentityCommands(program: Command, io: Io, g: () => Glob
         const identity = await resolveIdentity(s.store, ref);
         const record = await loadRecord(s.store, identity.id, asOf, knownAt);
         if (!record) {
-          throw new NotFoundError(`${identity.name} (${identity.id}) did not exist as of ${asOf} by what Steward knew at ${knownAt}`);
+          throw new NotFoundError(
+            `${identity.name} (${identity.id}) did not exist as of ${asOf} by what Steward knew at ${knownAt}`,
+          );
         }
         if (io.json) return printJson(io, record);
         io.out.write(renderRecord(record));
@@ -68,7 +90,15 @@ export function registerIdentityCommands(program: Command, io: Io, g: () => Glob
         io.out.write(
           table(
             ['seq', 'effective', 'recorded', 'type', 'actor', 'reason', 'changes'],
-            events.map((e) => [e.seq, e.effectiveAt, e.recordedAt, e.type, e.actor, e.reason, e.payload.set ? Object.keys(e.payload.set).join(',') : '']),
+            events.map((e) => [
+              e.seq,
+              e.effectiveAt,
+              e.recordedAt,
+              e.type,
+              e.actor,
+              e.reason,
+              e.payload.set ? Object.keys(e.payload.set).join(',') : '',
+            ]),
           ),
         );
       });
@@ -82,21 +112,23 @@ export function registerIdentityCommands(program: Command, io: Io, g: () => Glob
     .requiredOption('--to <principal>', 'person:<email> or team:<name>')
     .requiredOption('--reason <text>', 'why (recorded in the ledger)')
     .option('--effective-at <time>', 'when the assignment took effect (default: now)')
-    .action(async (ref: string, flags: { role: string; to: string; reason: string; effectiveAt?: string }) => {
-      await withSteward(g(), async (s) => {
-        const r = await assignRole(s, ref, flags.role, flags.to, {
-          actor: actorOf(g()),
-          reason: flags.reason,
-          ...(flags.effectiveAt ? { effectiveAt: flags.effectiveAt } : {}),
+    .action(
+      async (ref: string, flags: { role: string; to: string; reason: string; effectiveAt?: string }) => {
+        await withSteward(g(), async (s) => {
+          const r = await assignRole(s, ref, flags.role, flags.to, {
+            actor: actorOf(g()),
+            reason: flags.reason,
+            ...(flags.effectiveAt ? { effectiveAt: flags.effectiveAt } : {}),
+          });
+          if (io.json) return printJson(io, r);
+          io.out.write(
+            r.changed
+              ? `${r.name}: ${r.role} ${r.from ?? '(nobody)'} → ${r.to} (event ${r.seq})\n`
+              : `${r.name}: ${r.role} is already ${r.to}; nothing recorded\n`,
+          );
         });
-        if (io.json) return printJson(io, r);
-        io.out.write(
-          r.changed
-            ? `${r.name}: ${r.role} ${r.from ?? '(nobody)'} → ${r.to} (event ${r.seq})\n`
-            : `${r.name}: ${r.role} is already ${r.to}; nothing recorded\n`,
-        );
-      });
-    });
+      },
+    );
 }
 
 function renderRecord(r: AccountabilityRecord): string {
@@ -104,7 +136,11 @@ function renderRecord(r: AccountabilityRecord): string {
     if (!ref) return null;
     const p = r.principals[ref];
     if (!p) return ref;
-    const tags = [p.name, p.status === 'departed' ? `DEPARTED ${p.leftAt ?? ''}`.trim() : null, p.known ? null : 'not in directory'].filter(Boolean);
+    const tags = [
+      p.name,
+      p.status === 'departed' ? `DEPARTED ${p.leftAt ?? ''}`.trim() : null,
+      p.known ? null : 'not in directory',
+    ].filter(Boolean);
     return tags.length ? `${ref} (${tags.join(', ')})` : ref;
   };
   let out = `${r.name}  [${r.id}]  as of ${r.asOf}, known at ${r.knownAt}\n\n`;
@@ -115,7 +151,10 @@ function renderRecord(r: AccountabilityRecord): string {
     ['environment', r.environment],
     ['status', r.status],
     ['sensitivity', r.sensitivity],
-    ['service', r.service ? `${r.service.name}${r.service.owner ? ` (owner ${r.service.owner})` : ''}` : null],
+    [
+      'service',
+      r.service ? `${r.service.name}${r.service.owner ? ` (owner ${r.service.owner})` : ''}` : null,
+    ],
     ['purpose', r.purpose],
     ['business owner', who(r.owners.business)],
     ['technical owner', who(r.owners.technical)],
@@ -125,8 +164,18 @@ function renderRecord(r: AccountabilityRecord): string {
     ['approver', who(r.approver)],
     ['approved at', r.approval.approvedAt],
     ['ticket', r.approval.ticket],
-    ['origin', [r.origin.kind, r.origin.ref, r.origin.mergedBy ? `merged by ${who(r.origin.mergedBy)}` : null].filter(Boolean).join(' ')],
-    ['vendor', r.vendor ? `${r.vendor.name} (contracting owner ${who(r.vendor.contractingOwner) ?? '-'}, contract ends ${r.vendor.contractEnds ?? '-'})` : null],
+    [
+      'origin',
+      [r.origin.kind, r.origin.ref, r.origin.mergedBy ? `merged by ${who(r.origin.mergedBy)}` : null]
+        .filter(Boolean)
+        .join(' '),
+    ],
+    [
+      'vendor',
+      r.vendor
+        ? `${r.vendor.name} (contracting owner ${who(r.vendor.contractingOwner) ?? '-'}, contract ends ${r.vendor.contractEnds ?? '-'})`
+        : null,
+    ],
     ['rotation', r.rotation.maxAge],
     ['expires', r.expires],
     ['revocation', r.revocation.triggers],
@@ -136,10 +185,28 @@ function renderRecord(r: AccountabilityRecord): string {
     ['gaps', r.gaps.length ? r.gaps : 'none'],
   ]);
   if (r.credentials.length) {
-    out += '\ncredentials\n' + table(['id', 'kind', 'status', 'issued', 'rotated', 'expires', 'locations'], r.credentials.map((c) => [c.externalId, c.kind, c.status, c.issuedAt, c.lastRotatedAt, c.expiresAt, c.locations.join(', ')]));
+    out +=
+      '\ncredentials\n' +
+      table(
+        ['id', 'kind', 'status', 'issued', 'rotated', 'expires', 'locations'],
+        r.credentials.map((c) => [
+          c.externalId,
+          c.kind,
+          c.status,
+          c.issuedAt,
+          c.lastRotatedAt,
+          c.expiresAt,
+          c.locations.join(', '),
+        ]),
+      );
   }
   if (r.entitlements.length) {
-    out += '\nentitlements\n' + table(['resource', 'actions', 'status', 'via'], r.entitlements.map((e) => [e.resource, e.actions.join(', '), e.status, e.grantedVia]));
+    out +=
+      '\nentitlements\n' +
+      table(
+        ['resource', 'actions', 'status', 'via'],
+        r.entitlements.map((e) => [e.resource, e.actions.join(', '), e.status, e.grantedVia]),
+      );
   }
   return out;
 }

@@ -20,7 +20,10 @@ export function registerImport(program: Command, io: Io, g: () => GlobalOptions)
     .command('manifest')
     .description('import NonHumanIdentity manifests and Backstage catalog-info entities (files or folders)')
     .argument('<paths...>', 'YAML files or folders')
-    .option('--create-missing', 'create people and teams named in owner fields that the directory does not know')
+    .option(
+      '--create-missing',
+      'create people and teams named in owner fields that the directory does not know',
+    )
     .option('--effective-at <time>', 'when these facts became true (default: now)')
     .option('--reason <text>', 'why this import is made (recorded on every event)')
     .action(async (paths: string[], flags: ImportFlags) => {
@@ -41,12 +44,20 @@ export function registerImport(program: Command, io: Io, g: () => GlobalOptions)
           io.out.write(
             table(
               ['', 'new', 'changed', 'unchanged', 'vanished'],
-              (['identities', 'credentials', 'entitlements'] as const).map((k) => [k, r[k].new, r[k].changed, r[k].unchanged, r[k].vanished]),
+              (['identities', 'credentials', 'entitlements'] as const).map((k) => [
+                k,
+                r[k].new,
+                r[k].changed,
+                r[k].unchanged,
+                r[k].vanished,
+              ]),
             ),
           );
           io.out.write(
             `${r.files.length} file(s), ${r.events} event(s) written` +
-              (r.principalsCreated.length ? `; created ${r.principalsCreated.length} principal(s): ${r.principalsCreated.join(', ')}` : '') +
+              (r.principalsCreated.length
+                ? `; created ${r.principalsCreated.length} principal(s): ${r.principalsCreated.join(', ')}`
+                : '') +
               '\n',
           );
         } finally {
@@ -57,7 +68,9 @@ export function registerImport(program: Command, io: Io, g: () => GlobalOptions)
 
   imp
     .command('directory')
-    .description('import the people-and-teams feed (CSV or JSON: type,id,name,email,team,manager,status,left_at)')
+    .description(
+      'import the people-and-teams feed (CSV or JSON: type,id,name,email,team,manager,status,left_at)',
+    )
     .argument('<file>', 'CSV or JSON file')
     .option('--effective-at <time>', 'when these facts became true (default: now)')
     .option('--reason <text>', 'why this import is made')

@@ -21,13 +21,18 @@ export function registerLedger(program: Command, io: Io, g: () => GlobalOptions)
             fields([
               ['ledger', 'OK'],
               ['events', r.events],
-              ['checkpoints', `${r.checkpoints.verified}/${r.checkpoints.total} verified (last at event ${r.checkpoints.lastVerifiedSeq || '-'})`],
+              [
+                'checkpoints',
+                `${r.checkpoints.verified}/${r.checkpoints.total} verified (last at event ${r.checkpoints.lastVerifiedSeq || '-'})`,
+              ],
               ['signing key', s.keys.keyId],
             ]),
           );
         }
         if (!r.ok) {
-          throw new IntegrityError(`ledger verification FAILED at event ${r.firstBad!.seq}: ${r.firstBad!.problem}`);
+          throw new IntegrityError(
+            `ledger verification FAILED at event ${r.firstBad!.seq}: ${r.firstBad!.problem}`,
+          );
         }
       });
     });
@@ -39,13 +44,19 @@ export function registerLedger(program: Command, io: Io, g: () => GlobalOptions)
       await withSteward(g(), async (s) => {
         const cp = await s.ledger.checkpoint();
         if (io.json) return printJson(io, cp);
-        io.out.write(cp ? `checkpoint at event ${cp.seq} signed by ${cp.keyId}\n` : 'the ledger is empty; nothing to sign\n');
+        io.out.write(
+          cp
+            ? `checkpoint at event ${cp.seq} signed by ${cp.keyId}\n`
+            : 'the ledger is empty; nothing to sign\n',
+        );
       });
     });
 
   ledger
     .command('export')
-    .description('write every event as JSON lines (with hashes), and the checkpoints, for offline verification')
+    .description(
+      'write every event as JSON lines (with hashes), and the checkpoints, for offline verification',
+    )
     .option('--out <file>', 'write to a file instead of stdout')
     .option('--from <seq>', 'first event', (v) => Number.parseInt(v, 10))
     .action(async (flags: { out?: string; from?: number }) => {
@@ -53,14 +64,26 @@ export function registerLedger(program: Command, io: Io, g: () => GlobalOptions)
         const sink = flags.out ? fs.createWriteStream(flags.out) : io.out;
         let n = 0;
         for await (const e of readEvents(s.store, flags.from ?? 1)) {
-          if (!sink.write(canonicalJson({ kind: 'event', ...e }) + '\n')) await new Promise<void>((r) => sink.once('drain', () => r()));
+          if (!sink.write(canonicalJson({ kind: 'event', ...e }) + '\n'))
+            await new Promise<void>((r) => sink.once('drain', () => r()));
           n += 1;
         }
         for (const c of await s.store.db.selectFrom('checkpoints').selectAll().orderBy('seq').execute()) {
-          sink.write(canonicalJson({ kind: 'checkpoint', seq: Number(c.seq), headHash: c.head_hash, signedAt: c.signed_at, keyId: c.key_id, signature: c.signature }) + '\n');
+          sink.write(
+            canonicalJson({
+              kind: 'checkpoint',
+              seq: Number(c.seq),
+              headHash: c.head_hash,
+              signedAt: c.signed_at,
+              keyId: c.key_id,
+              signature: c.signature,
+            }) + '\n',
+          );
         }
         if (flags.out) {
-          await new Promise<void>((resolve, reject) => (sink as fs.WriteStream).end((err?: Error | null) => (err ? reject(err) : resolve())));
+          await new Promise<void>((resolve, reject) =>
+            (sink as fs.WriteStream).end((err?: Error | null) => (err ? reject(err) : resolve())),
+          );
           io.err.write(`${n} event(s) written to ${flags.out}\n`);
         }
       });

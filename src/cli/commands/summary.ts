@@ -18,7 +18,10 @@ export function registerSummary(program: Command, io: Io, g: () => GlobalOptions
             ['owned by departed people', r.ownedByDeparted],
             ['by status', Object.entries(r.byStatus).map(([k, v]) => `${k} ${v}`)],
             ['by kind', Object.entries(r.byKind).map(([k, v]) => `${k} ${v}`)],
-            ['directory', `${r.principals.people} people (${r.principals.departed} departed), ${r.principals.teams} teams`],
+            [
+              'directory',
+              `${r.principals.people} people (${r.principals.departed} departed), ${r.principals.teams} teams`,
+            ],
             ['ledger', `${r.ledger.events} events, ${r.ledger.checkpoints} signed checkpoint(s)`],
           ]),
         );
@@ -26,7 +29,14 @@ export function registerSummary(program: Command, io: Io, g: () => GlobalOptions
         io.out.write(
           table(
             ['role or field', 'identities'],
-            [...ROLES.map((role) => [role === 'primary' ? 'primary team' : `${role} owner`.replace('approver owner', 'approver'), r.missing[role]]), ['purpose', r.missing.purpose], ['expiry or rotation policy', r.missing.expiryOrRotation]],
+            [
+              ...ROLES.map((role) => [
+                role === 'primary' ? 'primary team' : `${role} owner`.replace('approver owner', 'approver'),
+                r.missing[role],
+              ]),
+              ['purpose', r.missing.purpose],
+              ['expiry or rotation policy', r.missing.expiryOrRotation],
+            ],
           ),
         );
       });

@@ -11,7 +11,10 @@ export function locateField(file: string, docLine: number, fieldPath: (string | 
     const lc = new LineCounter();
     const docs = parseAllDocuments(text, { lineCounter: lc });
     for (const doc of Array.isArray(docs) ? docs : [docs]) {
-      const start = doc.contents && isNode(doc.contents) && doc.contents.range ? lc.linePos(doc.contents.range[0]).line : undefined;
+      const start =
+        doc.contents && isNode(doc.contents) && doc.contents.range
+          ? lc.linePos(doc.contents.range[0]).line
+          : undefined;
       if (start === undefined || start < docLine) continue;
       for (let n = fieldPath.length; n > 0; n--) {
         const node = doc.getIn(fieldPath.slice(0, n), true);

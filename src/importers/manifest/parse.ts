@@ -190,14 +190,16 @@ const CONTENT_LINE = /^\s*(?:#.*)?\r?$/;
  * its 1-based first content line and its 0-based line span. Undefined when js-yaml rejects
  * the text (the caller then lets `yaml` report the errors).
  */
-export function readYamlStream(text: string): { value: unknown; line: number; startLine: number; endLine: number; text: string }[] | undefined {
+export function readYamlStream(
+  text: string,
+): { value: unknown; line: number; startLine: number; endLine: number; text: string }[] | undefined {
   if (text.startsWith('%')) return undefined; // directives: leave them to `yaml`
   const lines = text.split('\n');
   const out: { value: unknown; line: number; startLine: number; endLine: number; text: string }[] = [];
   try {
     for (const { startLine, endLine } of splitDocuments(lines)) {
       const part = lines.slice(startLine, endLine).join('\n');
-      const value = jsYamlLoad(part, { schema: CORE_SCHEMA }) as unknown;
+      const value: unknown = jsYamlLoad(part, { schema: CORE_SCHEMA });
       if (value === null || value === undefined) continue; // empty document
       let first = startLine;
       while (first < endLine && CONTENT_LINE.test(lines[first]!)) first++;
