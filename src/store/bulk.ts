@@ -10,9 +10,6 @@ export type BulkInsert = (
   rows: readonly unknown[][],
 ) => Promise<void>;
 
-/** Columns holding 64-bit integers (everything else is text). */
-const BIGINT_COLUMNS = new Set(['seq', 'updated_seq']);
-
 /**
  * SQLite: prepared multi-row statements run on the transaction's own connection
  * (better-sqlite3 is synchronous and Kysely's SQLite driver has exactly one connection,
@@ -48,19 +45,26 @@ export function sqliteBulkInsert(raw: BetterSqlite3.Database): BulkInsert {
   };
 }
 
-/** PostgreSQL: one `INSERT … SELECT FROM unnest(arrays)` per chunk: a handful of parameters, any number of rows. */
+/**
+ * PostgreSQL: one `INSERT … SELECT FROM json_populate_recordset(NULL::table, $1)` per chunk:
+ * a single JSON parameter (serialised natively by V8, parsed in C by the server) for any
+ * number of rows; about 1.7× faster than `unnest` over per-column arrays here.
+ */
 export function postgresBulkInsert(): BulkInsert {
   return async (tx, table, columns, rows) => {
-    const chunk = 20000;
+    const chunk = 10000;
+    const cols = sql.join(columns.map((c) => sql.ref(c)));
     for (let i = 0; i < rows.length; i += chunk) {
       const part = rows.slice(i, i + chunk);
-      const arrays = columns.map((c, j) => {
-        const values = part.map((r) => r[j] ?? null);
-        return BIGINT_COLUMNS.has(c) ? sql`${values}::bigint[]` : sql`${values}::text[]`;
-      });
-      await sql`INSERT INTO ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) SELECT * FROM unnest(${sql.join(arrays)})`.execute(
-        tx,
-      );
+      let json = '[';
+      for (let r = 0; r < part.length; r++) {
+        const row = part[r]!;
+        const o: Record<string, unknown> = {};
+        for (let j = 0; j < columns.length; j++) o[columns[j]!] = row[j] ?? null;
+        json += (r ? ',' : '') + JSON.stringify(o);
+      }
+      json += ']';
+      await sql`INSERT INTO ${sql.table(table)} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${sql.table(table)}, ${json}::json)`.execute(tx);
     }
   };
 }
