@@ -129,6 +129,8 @@ export async function loadRecord(
       .selectFrom('events')
       .selectAll()
       .where('subject', 'in', related)
+      // matches the partial index events_subject (events about people, teams, services, vendors)
+      .where('identity_id', 'is', null)
       .where('recorded_at', '<=', knownAt)
       .orderBy('seq')
       .execute();
@@ -140,6 +142,7 @@ export async function loadRecord(
         .selectFrom('events')
         .selectAll()
         .where('subject', '=', vendorOwner)
+        .where('identity_id', 'is', null)
         .where('recorded_at', '<=', knownAt)
         .orderBy('seq')
         .execute();

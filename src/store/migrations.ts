@@ -26,7 +26,14 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .addColumn('prev_hash', 'text', (c) => c.notNull())
           .addColumn('hash', 'text', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('events_identity').on('events').columns(['identity_id', 'seq']).execute();
+        // Two partial indexes split the ledger: events about an identity (and its credentials and
+        // entitlements) by identity, all other events by subject. Each query names its half.
+        await db.schema
+          .createIndex('events_identity')
+          .on('events')
+          .columns(['identity_id', 'seq'])
+          .where(sql.ref('identity_id'), 'is not', null)
+          .execute();
         // Identity-scoped events are found through identity_id; only the others (people, teams,
         // services, vendors, import runs) need the subject index.
         await db.schema
