@@ -25,7 +25,17 @@ function bruteForce(all: LedgerEvent[], asOf: string, knownAt: string): Map<stri
     const prior = states.get(e.subject);
     if (prior === undefined && !/\.created$/.test(e.type)) continue;
     const fields = { ...(prior?.fields ?? {}), ...e.payload.set };
+    const provenance = { ...(prior?.provenance ?? {}) };
+    for (const k of Object.keys(e.payload.set!)) {
+      provenance[k] = {
+        source: typeof e.payload.source === 'string' ? e.payload.source : null,
+        actor: e.actor,
+        at: e.effectiveAt,
+        seq: e.seq,
+      };
+    }
     states.set(e.subject, {
+      provenance,
       subject: e.subject,
       fields,
       firstRecordedAt: prior?.firstRecordedAt ?? e.recordedAt,

@@ -9,6 +9,21 @@ export interface SubjectState {
   firstRecordedAt: string;
   effectiveSince: string;
   lastSeq: number;
+  /** For each field: the event that last stated it — its source, actor, effective time and number. */
+  provenance: Record<string, FieldProvenance>;
+}
+
+export interface FieldProvenance {
+  source: string | null;
+  actor: string;
+  at: string;
+  seq: number;
+}
+
+/** Who stated a field, from an event: the importer named in the payload, else the event type. */
+export function provenanceOf(e: LedgerEvent): FieldProvenance {
+  const source = typeof e.payload.source === 'string' ? e.payload.source : null;
+  return { source, actor: e.actor, at: e.effectiveAt, seq: e.seq };
 }
 
 /**
@@ -28,19 +43,23 @@ export function foldEvents(
     if (e.recordedAt > knownAt || e.effectiveAt > asOf) continue;
     const set = e.payload.set;
     if (!set) continue;
-    const s = out.get(e.subject);
+    let s = out.get(e.subject);
     if (s) {
       Object.assign(s.fields, set);
       s.lastSeq = e.seq;
     } else if (isCreation(e.type)) {
-      out.set(e.subject, {
+      s = {
         subject: e.subject,
         fields: { ...set },
         firstRecordedAt: e.recordedAt,
         effectiveSince: e.effectiveAt,
         lastSeq: e.seq,
-      });
-    }
+        provenance: {},
+      };
+      out.set(e.subject, s);
+    } else continue;
+    const p = provenanceOf(e);
+    for (const k in set) s.provenance[k] = p;
     // An update whose subject did not yet exist at `asOf` describes nothing then.
   }
   return out;

@@ -111,7 +111,12 @@ export async function importDirectory(
       const tally = row.type === 'person' ? result.people : result.teams;
       const existing: PrincipalsTable | undefined = index.get(id);
       if (!existing) {
-        events.push({ type: 'principal.created', subject: id, payload: { set: fields }, effectiveAt });
+        events.push({
+          type: 'principal.created',
+          subject: id,
+          payload: { source: 'directory', set: fields },
+          effectiveAt,
+        });
         tally.new += 1;
         continue;
       }
@@ -130,7 +135,7 @@ export async function importDirectory(
         events.push({
           type: 'principal.departed',
           subject: id,
-          payload: { set: diff },
+          payload: { source: 'directory', set: diff },
           effectiveAt: left < nowIso ? left : nowIso,
         });
         result.people.departed += 1;
@@ -138,7 +143,7 @@ export async function importDirectory(
         events.push({
           type: diff.status === 'active' ? 'principal.returned' : 'principal.changed',
           subject: id,
-          payload: { set: diff },
+          payload: { source: 'directory', set: diff },
           effectiveAt,
         });
       }

@@ -256,7 +256,6 @@ export async function importManifests(
         source: m.source ?? 'manifest',
         externalId: orNull(m.externalId),
         environment: orNull(m.environment),
-        status: 'active',
         sensitivity: orNull(m.sensitivity),
         service: orNull(m.service),
         purpose: orNull(m.purpose),
@@ -282,6 +281,12 @@ export async function importManifests(
         manifestFile: m.file,
       };
       const existing = byKey.get(key);
+      if (existing?.sightings) {
+        // Discovered too: what the manifest leaves out, the source's word stands for.
+        if (m.source === undefined) delete desired.source;
+        if (m.type === undefined) delete desired.kind;
+        if (m.environment === undefined) delete desired.environment;
+      }
       let id: string;
       if (!existing) {
         id = newId('nhi');
@@ -290,7 +295,7 @@ export async function importManifests(
             type: 'identity.created',
             subject: `identity:${id}`,
             identityId: id,
-            payload: { set: withoutNulls(desired) },
+            payload: { source: 'manifest', set: withoutNulls({ ...desired, status: 'active' }) },
             effectiveAt,
           },
         ]);
@@ -298,11 +303,22 @@ export async function importManifests(
       } else {
         id = existing.id;
         const current = rowToFields('identities', existing);
-        const diff = changedFields(desired, current);
+        // A discovered identity's status is its source's to say; the manifest only brings back
+        // what it had itself marked vanished.
+        const diff = changedFields(
+          existing.status === 'vanished' && !existing.sightings ? { ...desired, status: 'active' } : desired,
+          current,
+        );
         if (diff) {
           const type = existing.status === 'vanished' ? 'identity.reappeared' : 'identity.changed';
           w.append([
-            { type, subject: `identity:${id}`, identityId: id, payload: { set: diff }, effectiveAt },
+            {
+              type,
+              subject: `identity:${id}`,
+              identityId: id,
+              payload: { source: 'manifest', set: diff },
+              effectiveAt,
+            },
           ]);
           result.identities.changed += 1;
         } else {
@@ -330,18 +346,29 @@ export async function importManifests(
           rotationMaxAge: orNull(c.rotationMaxAge),
           locations: nonEmpty(c.locations),
         };
+        const known = curCreds.get(ck);
+        if (known?.source) {
+          // Also discovered: places a scan found it stay (secret sprawl is evidence), and the
+          // source's observed facts stand where the manifest says nothing.
+          want.locations = nonEmpty(
+            [...new Set([...(c.locations ?? []), ...((known.locations as string[] | null) ?? [])])].sort(),
+          );
+          for (const k of ['kind', 'issuedAt', 'lastRotatedAt', 'expiresAt'] as const)
+            if (want[k] === null) delete want[k];
+        }
         w.append(
           diffChild('credential', 'cred', want, curCreds.get(ck), id, effectiveAt, result.credentials),
         );
       }
       for (const [ck, cur] of curCreds) {
-        if (seenCreds.has(ck) || cur.status === 'vanished') continue;
+        // only what the manifest itself declared; a discovery source speaks for its own
+        if (seenCreds.has(ck) || cur.status === 'vanished' || cur.source) continue;
         w.append([
           {
             type: 'credential.vanished',
             subject: `credential:${cur.id}`,
             identityId: id,
-            payload: { set: { status: 'vanished' } },
+            payload: { source: 'manifest', set: { status: 'vanished' } },
             effectiveAt,
           },
         ]);
@@ -374,13 +401,13 @@ export async function importManifests(
         );
       }
       for (const [ek, cur] of curEnts) {
-        if (seenEnts.has(ek) || cur.status === 'revoked') continue;
+        if (seenEnts.has(ek) || cur.status === 'revoked' || cur.source) continue;
         w.append([
           {
             type: 'entitlement.revoked',
             subject: `entitlement:${cur.id}`,
             identityId: id,
-            payload: { set: { status: 'revoked' } },
+            payload: { source: 'manifest', set: { status: 'revoked' } },
             effectiveAt,
           },
         ]);
@@ -412,7 +439,7 @@ export async function importManifests(
           type: 'identity.vanished',
           subject: `identity:${c.id}`,
           identityId: c.id,
-          payload: { set: { status: 'vanished' } },
+          payload: { source: 'manifest', set: { status: 'vanished' } },
           effectiveAt,
         },
       ]);
@@ -464,7 +491,7 @@ function diffChild(
         type: `${kind}.created`,
         subject: `${kind}:${newId(prefix)}`,
         identityId,
-        payload: { set: withoutNulls(want) },
+        payload: { source: 'manifest', set: withoutNulls(want) },
         effectiveAt,
       },
     ];
@@ -480,7 +507,7 @@ function diffChild(
       type: `${kind}.changed`,
       subject: `${kind}:${current.id}`,
       identityId,
-      payload: { set: diff },
+      payload: { source: 'manifest', set: diff },
       effectiveAt,
     },
   ];
@@ -532,7 +559,7 @@ async function upsertNamed(
       events.push({
         type: `${kind}.created`,
         subject: `${kind}:${name}`,
-        payload: { set: fields },
+        payload: { source: 'manifest', set: fields },
         effectiveAt,
       });
       continue;
@@ -542,7 +569,7 @@ async function upsertNamed(
       events.push({
         type: `${kind}.changed`,
         subject: `${kind}:${name}`,
-        payload: { set: diff },
+        payload: { source: 'manifest', set: diff },
         effectiveAt,
       });
   }

@@ -1,7 +1,7 @@
 import type { Store } from '../store/store.js';
 import { rowToEvent } from '../ledger/ledger.js';
 import type { LedgerEvent } from '../ledger/event.js';
-import { foldEvents, type SubjectState } from './fold.js';
+import { foldEvents, type FieldProvenance, type SubjectState } from './fold.js';
 
 /** Directory facts about a principal named in a record. */
 export interface PrincipalInfo {
@@ -71,6 +71,10 @@ export interface AccountabilityRecord {
   principals: Record<string, PrincipalInfo>;
   /** Roles with nobody accountable, and owners who have left. */
   gaps: string[];
+  /** Which source or command last stated each field of the identity, and when. */
+  provenance: Record<string, FieldProvenance>;
+  attributes: Record<string, unknown>;
+  lastUsedAt: string | null;
   firstRecordedAt: string;
   lastEventSeq: number;
   asOf: string;
@@ -277,6 +281,9 @@ export function buildRecord(
     entitlements,
     principals,
     gaps,
+    provenance: identity.provenance,
+    attributes: (f.attributes as Record<string, unknown> | null) ?? {},
+    lastUsedAt: str(f.lastUsedAt),
     firstRecordedAt: identity.firstRecordedAt,
     lastEventSeq,
     asOf,

@@ -3,7 +3,15 @@ export type SubjectTable =
   'identities' | 'credentials' | 'entitlements' | 'principals' | 'services' | 'vendors';
 
 /** Columns whose values are JSON-encoded arrays or objects. */
-const JSON_COLUMNS = new Set(['labels', 'shared_with', 'revocation_triggers', 'locations', 'actions']);
+const JSON_COLUMNS = new Set([
+  'labels',
+  'shared_with',
+  'revocation_triggers',
+  'locations',
+  'actions',
+  'attributes',
+  'sightings',
+]);
 
 const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
   identities: [
@@ -38,6 +46,9 @@ const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
     'revocation_runbook',
     'sponsor',
     'manifest_file',
+    'attributes',
+    'sightings',
+    'source_created_at',
     'first_seen',
     'last_seen',
     'last_used_at',
@@ -57,6 +68,8 @@ const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
     'rotation_max_age',
     'locations',
     'last_used_at',
+    'source',
+    'attributes',
     'first_seen',
     'last_seen',
     'updated_seq',
@@ -72,6 +85,8 @@ const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
     'approval_ref',
     'status',
     'last_used_at',
+    'source',
+    'attributes',
     'updated_seq',
   ],
   principals: [

@@ -64,7 +64,9 @@ export function postgresBulkInsert(): BulkInsert {
         json += (r ? ',' : '') + JSON.stringify(o);
       }
       json += ']';
-      await sql`INSERT INTO ${sql.table(table)} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${sql.table(table)}, ${json}::json)`.execute(tx);
+      await sql`INSERT INTO ${sql.table(table)} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${sql.table(table)}, ${json}::json)`.execute(
+        tx,
+      );
     }
   };
 }

@@ -244,6 +244,19 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
         }
       },
     },
+    '2026-11-23T01-discovery': {
+      // Discovery imports: source facts kept beside the accountability record.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      async up(db: Kysely<any>) {
+        for (const [table, cols] of [
+          ['identities', ['attributes', 'sightings', 'source_created_at']],
+          ['credentials', ['source', 'attributes']],
+          ['entitlements', ['source', 'attributes']],
+        ] as const) {
+          for (const col of cols) await db.schema.alterTable(table).addColumn(col, 'text').execute();
+        }
+      },
+    },
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

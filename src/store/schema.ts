@@ -90,6 +90,9 @@ export interface IdentitiesTable {
   revocation_runbook: string | null;
   sponsor: string | null;
   manifest_file: string | null;
+  attributes: string | null;
+  sightings: string | null;
+  source_created_at: string | null;
   first_seen: string;
   last_seen: string;
   last_used_at: string | null;
@@ -110,6 +113,8 @@ export interface CredentialsTable {
   rotation_max_age: string | null;
   locations: string | null;
   last_used_at: string | null;
+  source: string | null;
+  attributes: string | null;
   first_seen: string;
   last_seen: string;
   updated_seq: number;
@@ -126,6 +131,8 @@ export interface EntitlementsTable {
   approval_ref: string | null;
   status: string;
   last_used_at: string | null;
+  source: string | null;
+  attributes: string | null;
   updated_seq: number;
 }
 

@@ -1,0 +1,460 @@
+import { canonicalJson } from '../ledger/event.js';
+import type { IdentitiesTable } from '../store/schema.js';
+import type { IdentityType } from '../importers/manifest/types.js';
+import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
+import { rowToFields } from './subjects.js';
+import type { ImportCounts } from './import-manifests.js';
+
+/** A credential as a discovery source reports it: metadata and a keyed fingerprint, never a value. */
+export interface DiscoveredCredential {
+  /** The credential's own id at its source: AKIA…, a GCP key id, an Entra keyId, a deploy key id… */
+  externalId: string;
+  kind: string;
+  status?: 'active' | 'inactive' | 'expired';
+  fingerprint?: string;
+  issuedAt?: string;
+  lastRotatedAt?: string;
+  expiresAt?: string;
+  lastUsedAt?: string;
+  locations?: string[];
+  attributes?: Record<string, unknown>;
+}
+
+/** A grant as a discovery source reports it (a policy statement, a role binding, an OAuth scope …). */
+export interface DiscoveredEntitlement {
+  resource: string;
+  actions: string[];
+  /** What grants it: a policy ARN, a role binding, an app role … */
+  grantedVia?: string;
+  grantedAt?: string;
+  lastUsedAt?: string;
+  attributes?: Record<string, unknown>;
+}
+
+export interface DiscoveredIdentity {
+  /** Globally meaningful id (an ARN, a service-account email, `system:serviceaccount:ns:name` …). */
+  externalId: string;
+  name: string;
+  kind: IdentityType;
+  environment?: string;
+  status?: 'active' | 'disabled';
+  /** When the source says it was created. */
+  createdAt?: string;
+  lastUsedAt?: string;
+  attributes?: Record<string, unknown>;
+  credentials?: DiscoveredCredential[];
+  entitlements?: DiscoveredEntitlement[];
+}
+
+/** One import run of one source. */
+export interface DiscoveryBatch {
+  /** Importer name: aws-iam, aws-credential-report, kubernetes … */
+  source: string;
+  /**
+   * What the export covers (an AWS account, a cluster, a GCP project). A snapshot import
+   * marks identities this source saw in this scope before, but not now, as vanished.
+   */
+  scope: string;
+  snapshot: boolean;
+  /** When the export was taken: the effective time of what it says. */
+  observedAt?: string;
+  files: { path: string; sha256: string }[];
+  identities: DiscoveredIdentity[];
+}
+
+export interface DiscoveryImportResult {
+  source: string;
+  scope: string;
+  identities: ImportCounts;
+  credentials: ImportCounts;
+  entitlements: ImportCounts;
+  events: number;
+}
+
+type Fields = Record<string, unknown>;
+type Current = Fields & { id: string };
+
+const counts = (): ImportCounts => ({ new: 0, changed: 0, unchanged: 0, vanished: 0 });
+const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
+
+function changed(desired: Fields, current: Fields): Fields | null {
+  let out: Fields | null = null;
+  for (const [k, v] of Object.entries(desired)) {
+    const cur = current[k] ?? null;
+    if (v === cur) continue;
+    if (v !== null && cur !== null && typeof v === 'object' && canonicalJson(v) === canonicalJson(cur))
+      continue;
+    (out ??= {})[k] = v;
+  }
+  return out;
+}
+
+/** Usage only moves forward: an older export does not erase a later use. */
+const isLater = (t: string, current: unknown): boolean => typeof current !== 'string' || t > current;
+
+function withoutNulls(f: Fields): Fields {
+  const out: Fields = {};
+  for (const k in f) if (f[k] !== null) out[k] = f[k];
+  return out;
+}
+
+/** Natural key of a discovered identity: the external id, shared with manifests (an ARN is an ARN). */
+export const discoveredKey = (externalId: string): string => `ext:${externalId}`;
+
+/**
+ * Imports what a discovery source reports, through the same write path as every other
+ * command: identities merge on external id with manifests and other sources; discovery
+ * sets only the facts it observes (kind, environment, status, usage, attributes) and never
+ * an accountability field; each event names its source in the payload so every field
+ * remembers who said it and when. A snapshot marks what disappeared as vanished.
+ */
+export async function importDiscovery(
+  deps: InventoryDeps,
+  batch: DiscoveryBatch,
+  opts: CommandOptions & { onProgress?: (done: number, total: number) => void },
+): Promise<DiscoveryImportResult> {
+  const now = deps.now();
+  const effectiveAt =
+    opts.effectiveAt !== undefined
+      ? effectiveTime(opts, now)
+      : batch.observedAt && batch.observedAt < now.toISOString()
+        ? batch.observedAt
+        : now.toISOString();
+  const sighting = `${batch.source}:${batch.scope}`;
+  const result: DiscoveryImportResult = {
+    source: batch.source,
+    scope: batch.scope,
+    identities: counts(),
+    credentials: counts(),
+    entitlements: counts(),
+    events: 0,
+  };
+  const src = { source: batch.source };
+
+  return deps.ledger.write(
+    { actor: opts.actor, reason: opts.reason ?? `${batch.source} import` },
+    async (w) => {
+      const keys = batch.identities.map((d) => discoveredKey(d.externalId));
+      const byKey = new Map<string, IdentitiesTable>();
+      for (let i = 0; i < keys.length; i += 1000) {
+        for (const r of await w.tx
+          .selectFrom('identities')
+          .selectAll()
+          .where('natural_key', 'in', keys.slice(i, i + 1000))
+          .execute()) {
+          byKey.set(r.natural_key, r);
+        }
+      }
+      const ids = [...byKey.values()].map((r) => r.id);
+      const creds = new Map<string, Map<string, Current>>();
+      const ents = new Map<string, Map<string, Current>>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        const part = ids.slice(i, i + 1000);
+        for (const c of await w.tx
+          .selectFrom('credentials')
+          .selectAll()
+          .where('identity_id', 'in', part)
+          .execute()) {
+          let m = creds.get(c.identity_id);
+          if (!m) creds.set(c.identity_id, (m = new Map<string, Current>()));
+          m.set(c.natural_key, { ...rowToFields('credentials', c), id: c.id });
+        }
+        for (const e of await w.tx
+          .selectFrom('entitlements')
+          .selectAll()
+          .where('identity_id', 'in', part)
+          .execute()) {
+          let m = ents.get(e.identity_id);
+          if (!m) ents.set(e.identity_id, (m = new Map<string, Current>()));
+          m.set(e.natural_key, { ...rowToFields('entitlements', e), id: e.id });
+        }
+      }
+
+      const seen = new Set<string>();
+      let done = 0;
+      for (const d of batch.identities) {
+        const key = discoveredKey(d.externalId);
+        const existing = byKey.get(key);
+        let id: string;
+        if (!existing) {
+          id = newId('nhi');
+          const fields: Fields = {
+            naturalKey: key,
+            name: d.name,
+            kind: d.kind,
+            source: batch.source,
+            externalId: d.externalId,
+            environment: orNull(d.environment),
+            status: d.status ?? 'active',
+            lastUsedAt: orNull(d.lastUsedAt),
+            sourceCreatedAt: orNull(d.createdAt),
+            attributes: d.attributes && Object.keys(d.attributes).length ? d.attributes : null,
+            sightings: [sighting],
+          };
+          w.append([
+            {
+              type: 'identity.created',
+              subject: `identity:${id}`,
+              identityId: id,
+              payload: { ...src, set: withoutNulls(fields) },
+              effectiveAt,
+            },
+          ]);
+          result.identities.new += 1;
+          byKey.set(key, { id } as IdentitiesTable);
+        } else {
+          id = existing.id;
+          const cur = rowToFields('identities', existing);
+          const sightings = new Set((cur.sightings as string[] | null) ?? []);
+          sightings.add(sighting);
+          // Only what this source observes; an accountability field is never touched here.
+          const desired: Fields = {
+            kind: cur.kind ?? d.kind,
+            status: d.status ?? 'active',
+            sightings: [...sightings].sort(),
+          };
+          if (d.environment !== undefined) desired.environment = d.environment;
+          if (d.createdAt !== undefined) desired.sourceCreatedAt = d.createdAt;
+          // Usage only moves forward: an older export does not erase a later use.
+          if (d.lastUsedAt !== undefined && isLater(d.lastUsedAt, cur.lastUsedAt))
+            desired.lastUsedAt = d.lastUsedAt;
+          if (d.attributes && Object.keys(d.attributes).length) {
+            desired.attributes = { ...(cur.attributes ?? {}), ...d.attributes };
+          }
+          const diff = changed(desired, cur);
+          if (diff) {
+            const type =
+              cur.status === 'vanished' && diff.status === 'active'
+                ? 'identity.reappeared'
+                : 'identity.changed';
+            w.append([
+              {
+                type,
+                subject: `identity:${id}`,
+                identityId: id,
+                payload: { ...src, set: diff },
+                effectiveAt,
+              },
+            ]);
+            result.identities.changed += 1;
+          } else result.identities.unchanged += 1;
+        }
+        seen.add(id);
+        const idKey = existing?.natural_key ?? key;
+
+        // Credentials reported by this source; those it reported before and no longer does are gone.
+        const curCreds = creds.get(id) ?? new Map<string, Current>();
+        const seenCreds = new Set<string>();
+        for (const c of d.credentials ?? []) {
+          const ck = `${idKey}|${c.externalId}`;
+          if (seenCreds.has(ck)) continue;
+          seenCreds.add(ck);
+          const cur = curCreds.get(ck);
+          const want: Fields = {
+            kind: c.kind,
+            status: c.status ?? 'active',
+            fingerprint: orNull(c.fingerprint),
+            issuedAt: orNull(c.issuedAt),
+            lastRotatedAt: orNull(c.lastRotatedAt),
+            expiresAt: orNull(c.expiresAt),
+            attributes: c.attributes && Object.keys(c.attributes).length ? c.attributes : null,
+          };
+          if (!cur) {
+            w.append([
+              {
+                type: 'credential.created',
+                subject: `credential:${newId('cred')}`,
+                identityId: id,
+                payload: {
+                  ...src,
+                  set: withoutNulls({
+                    ...want,
+                    identityId: id,
+                    naturalKey: ck,
+                    externalId: c.externalId,
+                    source: batch.source,
+                    lastUsedAt: orNull(c.lastUsedAt),
+                    locations: c.locations?.length ? [...new Set(c.locations)].sort() : null,
+                  }),
+                },
+                effectiveAt,
+              },
+            ]);
+            result.credentials.new += 1;
+            continue;
+          }
+          // Merge, never drop: a manifest's rotation policy or another scan's locations stay.
+          for (const k of ['fingerprint', 'issuedAt', 'lastRotatedAt', 'expiresAt', 'attributes'] as const) {
+            if (want[k] === null) delete want[k];
+          }
+          if (c.lastUsedAt !== undefined && isLater(c.lastUsedAt, cur.lastUsedAt))
+            want.lastUsedAt = c.lastUsedAt;
+          if (cur.source == null) want.source = batch.source; // declared elsewhere, now discovered too
+          if (c.locations?.length) {
+            want.locations = [
+              ...new Set([...((cur.locations as string[] | null) ?? []), ...c.locations]),
+            ].sort();
+          }
+          const diff = changed(want, cur);
+          if (diff) {
+            w.append([
+              {
+                type: 'credential.changed',
+                subject: `credential:${cur.id}`,
+                identityId: id,
+                payload: { ...src, set: diff },
+                effectiveAt,
+              },
+            ]);
+            result.credentials.changed += 1;
+          } else result.credentials.unchanged += 1;
+        }
+        for (const [ck, cur] of curCreds) {
+          if (
+            seenCreds.has(ck) ||
+            cur.source !== batch.source ||
+            cur.status === 'vanished' ||
+            !batch.snapshot
+          )
+            continue;
+          // Gone from its source: evidence that the credential was revoked.
+          w.append([
+            {
+              type: 'credential.vanished',
+              subject: `credential:${cur.id}`,
+              identityId: id,
+              payload: { ...src, set: { status: 'vanished' } },
+              effectiveAt,
+            },
+          ]);
+          result.credentials.vanished += 1;
+        }
+
+        const curEnts = ents.get(id) ?? new Map<string, Current>();
+        const seenEnts = new Set<string>();
+        const grants = new Map<string, DiscoveredEntitlement>();
+        for (const e of d.entitlements ?? []) {
+          const ek = `${idKey}|${batch.source}:${e.grantedVia ?? ''}|${e.resource}`;
+          const prior = grants.get(ek);
+          grants.set(ek, prior ? { ...prior, actions: [...prior.actions, ...e.actions] } : e);
+        }
+        for (const [ek, e] of grants) {
+          seenEnts.add(ek);
+          const want: Fields = {
+            resource: e.resource,
+            actions: [...new Set(e.actions)].sort(),
+            grantedVia: orNull(e.grantedVia),
+            grantedAt: orNull(e.grantedAt),
+            status: 'active',
+            attributes: e.attributes && Object.keys(e.attributes).length ? e.attributes : null,
+          };
+          const cur = curEnts.get(ek);
+          if (!cur) {
+            w.append([
+              {
+                type: 'entitlement.created',
+                subject: `entitlement:${newId('ent')}`,
+                identityId: id,
+                payload: {
+                  ...src,
+                  set: withoutNulls({
+                    ...want,
+                    identityId: id,
+                    naturalKey: ek,
+                    source: batch.source,
+                    lastUsedAt: orNull(e.lastUsedAt),
+                  }),
+                },
+                effectiveAt,
+              },
+            ]);
+            result.entitlements.new += 1;
+            continue;
+          }
+          if (e.lastUsedAt !== undefined && isLater(e.lastUsedAt, cur.lastUsedAt))
+            want.lastUsedAt = e.lastUsedAt;
+          const diff = changed(want, cur);
+          if (diff) {
+            w.append([
+              {
+                type: 'entitlement.changed',
+                subject: `entitlement:${cur.id}`,
+                identityId: id,
+                payload: { ...src, set: diff },
+                effectiveAt,
+              },
+            ]);
+            result.entitlements.changed += 1;
+          } else result.entitlements.unchanged += 1;
+        }
+        for (const [ek, cur] of curEnts) {
+          if (seenEnts.has(ek) || cur.source !== batch.source || cur.status === 'revoked' || !batch.snapshot)
+            continue;
+          w.append([
+            {
+              type: 'entitlement.revoked',
+              subject: `entitlement:${cur.id}`,
+              identityId: id,
+              payload: { ...src, set: { status: 'revoked' } },
+              effectiveAt,
+            },
+          ]);
+          result.entitlements.vanished += 1;
+        }
+
+        done += 1;
+        if (done % 2000 === 0) {
+          await w.flush();
+          opts.onProgress?.(done, batch.identities.length);
+        }
+      }
+
+      if (batch.snapshot) {
+        // Everything this source saw in this scope before but not now is gone from its source.
+        const pattern = `%${JSON.stringify(sighting).slice(0, -1)}"%`;
+        const before = await w.tx
+          .selectFrom('identities')
+          .select(['id', 'sightings'])
+          .where('sightings', 'like', pattern)
+          .where('status', '!=', 'vanished')
+          .execute();
+        for (const r of before) {
+          if (seen.has(r.id) || !(JSON.parse(r.sightings ?? '[]') as string[]).includes(sighting)) continue;
+          w.append([
+            {
+              type: 'identity.vanished',
+              subject: `identity:${r.id}`,
+              identityId: r.id,
+              payload: { ...src, set: { status: 'vanished' } },
+              effectiveAt,
+            },
+          ]);
+          result.identities.vanished += 1;
+        }
+      }
+      opts.onProgress?.(batch.identities.length, batch.identities.length);
+
+      if (w.appended > 0) {
+        w.append([
+          {
+            type: 'import.completed',
+            subject: `import:${newId('run')}`,
+            payload: {
+              source: batch.source,
+              scope: batch.scope,
+              snapshot: batch.snapshot,
+              files: batch.files,
+              identities: result.identities,
+              credentials: result.credentials,
+              entitlements: result.entitlements,
+            },
+            effectiveAt,
+          },
+        ]);
+      }
+      await w.flush();
+      result.events = w.appended;
+      return result;
+    },
+  );
+}

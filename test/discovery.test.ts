@@ -1,0 +1,160 @@
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import { dialects, withSteward } from './helpers/steward.js';
+import { tempFiles, DIRECTORY_CSV, nhi, PAYMENTS_SPEC } from './helpers/files.js';
+import { parseManifestPaths } from '../src/importers/manifest/parse.js';
+import { parseDirectoryFile } from '../src/importers/directory/parse.js';
+import { importManifests } from '../src/inventory/import-manifests.js';
+import { importDirectory } from '../src/inventory/import-directory.js';
+import { importDiscovery, type DiscoveryBatch } from '../src/inventory/import-discovery.js';
+import { loadRecord } from '../src/inventory/record.js';
+import { resolveIdentity } from '../src/inventory/queries.js';
+import { verifyLedger } from '../src/ledger/verify.js';
+
+const ARN = 'arn:aws:iam::123456789012:role/payments-batch';
+
+function snapshot(
+  observedAt: string,
+  opts: { withKey?: boolean; withOther?: boolean; lastUsed?: string } = {},
+): DiscoveryBatch {
+  return {
+    source: 'aws-iam',
+    scope: '123456789012',
+    snapshot: true,
+    observedAt,
+    files: [{ path: '/x/authz.json', sha256: 'abc' }],
+    identities: [
+      {
+        externalId: ARN,
+        name: 'payments-batch',
+        kind: 'service-account',
+        ...(opts.lastUsed ? { lastUsedAt: opts.lastUsed } : {}),
+        attributes: { trustedBy: ['ec2.amazonaws.com'] },
+        credentials:
+          opts.withKey === false
+            ? []
+            : [
+                {
+                  externalId: 'AKIAEXAMPLE0001',
+                  kind: 'access-key',
+                  lastUsedAt: '2026-01-20T00:00:00.000Z',
+                  locations: ['github:acme/app/.env:3'],
+                },
+              ],
+        entitlements: [
+          {
+            resource: '*',
+            actions: ['s3:*'],
+            grantedVia: 'arn:aws:iam::aws:policy/AmazonS3FullAccess',
+            attributes: { wildcard: true },
+          },
+        ],
+      },
+      ...(opts.withOther === false
+        ? []
+        : [
+            {
+              externalId: 'arn:aws:iam::123456789012:user/ci-bot',
+              name: 'ci-bot',
+              kind: 'service-account' as const,
+            },
+          ]),
+    ],
+  };
+}
+
+describe.each(dialects)('discovery on $name', (dialect) => {
+  it('merges with manifests on external id, never overwrites ownership, and re-import writes nothing', async () => {
+    await withSteward(dialect, async (env) => {
+      const dir = tempFiles({
+        'directory.csv': DIRECTORY_CSV,
+        'm.yaml': nhi('payments-batch', PAYMENTS_SPEC),
+      });
+      await importDirectory(env.steward, await parseDirectoryFile(path.join(dir, 'directory.csv')), {
+        actor: 'test',
+      });
+      await importManifests(env.steward, await parseManifestPaths([path.join(dir, 'm.yaml')]), {
+        actor: 'test',
+        roots: [dir],
+      });
+      env.clock.advance(60_000);
+      const r = await importDiscovery(env.steward, snapshot('2026-01-01T00:00:00.000Z'), { actor: 'test' });
+      expect(r.identities).toEqual({ new: 1, changed: 1, unchanged: 0, vanished: 0 });
+      // the manifest's credential AKIAEXAMPLE0001 is the same credential: its locations merge
+      expect(r.credentials).toEqual({ new: 0, changed: 1, unchanged: 0, vanished: 0 });
+      const id = (await resolveIdentity(env.steward.store, ARN)).id;
+      const now = env.clock.now().toISOString();
+      const rec = (await loadRecord(env.steward.store, id, now, now))!;
+      expect(rec.owners.technical).toBe('person:bob@example.com');
+      expect(rec.purpose).toBe('nightly settlement batch');
+      expect(rec.credentials).toHaveLength(1);
+      expect(rec.credentials[0]!.locations).toEqual(['github:acme/app/.env:3', 'vault:secret/payments']);
+      expect(rec.credentials[0]!.lastUsedAt).toBe('2026-01-20T00:00:00.000Z');
+      expect(rec.credentials[0]!.rotation.maxAge).toBeNull();
+      expect(rec.entitlements.map((e) => e.resource).sort()).toEqual(['*', 'arn:aws:s3:::settlements']);
+      expect(rec.attributes).toEqual({ trustedBy: ['ec2.amazonaws.com'] });
+      expect(rec.provenance.businessOwner!.source).toBe('manifest');
+      expect(rec.provenance.attributes!.source).toBe('aws-iam');
+      expect(rec.provenance.attributes!.at).toBe('2026-01-01T00:00:00.000Z');
+
+      const head = (await env.steward.ledger.head()).seq;
+      const again = await importDiscovery(env.steward, snapshot('2026-01-01T00:00:00.000Z'), {
+        actor: 'test',
+      });
+      expect(again.events).toBe(0);
+      expect((await env.steward.ledger.head()).seq).toBe(head);
+      // and the manifest again: its ownership stands, discovery's facts stay
+      const m = await importManifests(env.steward, await parseManifestPaths([path.join(dir, 'm.yaml')]), {
+        actor: 'test',
+        roots: [dir],
+      });
+      expect(m.events).toBe(0);
+    });
+  });
+
+  it('a newer snapshot vanishes what disappeared (identity and credential) and moves usage forward only', async () => {
+    await withSteward(dialect, async (env) => {
+      await importDiscovery(
+        env.steward,
+        snapshot('2026-01-01T00:00:00.000Z', { lastUsed: '2025-12-30T00:00:00.000Z' }),
+        { actor: 'test' },
+      );
+      env.clock.advance(86400_000 * 40);
+      const r = await importDiscovery(
+        env.steward,
+        snapshot('2026-02-01T00:00:00.000Z', {
+          withKey: false,
+          withOther: false,
+          lastUsed: '2025-12-01T00:00:00.000Z',
+        }),
+        { actor: 'test' },
+      );
+      expect(r.identities).toEqual({ new: 0, changed: 0, unchanged: 1, vanished: 1 });
+      expect(r.credentials.vanished).toBe(1);
+      const bot = await resolveIdentity(env.steward.store, 'ci-bot');
+      expect(bot.status).toBe('vanished');
+      const id = (await resolveIdentity(env.steward.store, ARN)).id;
+      const now = env.clock.now().toISOString();
+      const rec = (await loadRecord(env.steward.store, id, now, now))!;
+      expect(rec.credentials[0]!.status).toBe('vanished');
+      expect(rec.lastUsedAt).toBe('2025-12-30T00:00:00.000Z');
+      // as of mid-January the key was still there
+      const jan = (await loadRecord(env.steward.store, id, '2026-01-15T00:00:00.000Z', now))!;
+      expect(jan.credentials[0]!.status).toBe('active');
+      // a partial (usage) import never vanishes anything
+      const partial = await importDiscovery(
+        env.steward,
+        { ...snapshot('2026-02-02T00:00:00.000Z', { withOther: false }), snapshot: false, identities: [] },
+        { actor: 'test' },
+      );
+      expect(partial.identities.vanished).toBe(0);
+      // it comes back
+      const back = await importDiscovery(env.steward, snapshot('2026-02-03T00:00:00.000Z'), {
+        actor: 'test',
+      });
+      expect(back.identities.changed).toBeGreaterThanOrEqual(1);
+      expect((await resolveIdentity(env.steward.store, 'ci-bot')).status).toBe('active');
+      expect((await verifyLedger(env.steward.store, env.steward.keys)).ok).toBe(true);
+    });
+  });
+});
