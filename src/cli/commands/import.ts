@@ -6,8 +6,12 @@ import { parseManifestPaths } from '../../importers/manifest/parse.js';
 import { parseDirectoryFile } from '../../importers/directory/parse.js';
 import { importManifests } from '../../inventory/import-manifests.js';
 import { importDirectory } from '../../inventory/import-directory.js';
+import { importDiscovery } from '../../inventory/import-discovery.js';
+import { SOURCES } from '../../importers/registry.js';
+import { formatProblem } from '../../domain/problems.js';
 
 interface ImportFlags {
+  skipInvalid?: boolean;
   createMissing?: boolean;
   effectiveAt?: string;
   reason?: string;
@@ -95,4 +99,43 @@ export function registerImport(program: Command, io: Io, g: () => GlobalOptions)
         io.out.write(`${r.events} event(s) written\n`);
       });
     });
+
+  for (const [name, entry] of Object.entries(SOURCES)) {
+    imp
+      .command(name)
+      .description(entry.description)
+      .argument('<paths...>', 'files or folders (- for standard input)')
+      .option('--skip-invalid', 'skip and count bad records instead of rejecting the whole input')
+      .option('--effective-at <time>', 'when the export was taken (default: what the export says, else now)')
+      .option('--reason <text>', 'why this import is made')
+      .action(async (paths: string[], flags: ImportFlags) => {
+        const importer = await entry.load();
+        await withSteward(g(), async (s) => {
+          const { batch, skipped } = await importer.read(paths, { skipInvalid: flags.skipInvalid === true, keys: s.keys });
+          const bar = progressBar(io, `importing ${name}`);
+          try {
+            const r = await importDiscovery(s, batch, {
+              actor: actorOf(g()),
+              ...(flags.effectiveAt ? { effectiveAt: flags.effectiveAt } : {}),
+              ...(flags.reason ? { reason: flags.reason } : {}),
+              onProgress: (d, t) => bar.update(d, t),
+            });
+            bar.stop();
+            if (io.json) return printJson(io, { ...r, skipped: skipped.length, skippedRecords: skipped });
+            io.out.write(
+              table(
+                ['', 'new', 'changed', 'unchanged', 'vanished'],
+                (['identities', 'credentials', 'entitlements'] as const).map((k) => [k, r[k].new, r[k].changed, r[k].unchanged, r[k].vanished]),
+              ),
+            );
+            io.out.write(`${name} (${r.scope}): ${batch.files.length} file(s), ${r.events} event(s) written\n`);
+            if (skipped.length) {
+              io.err.write(`skipped ${skipped.length} invalid record(s):\n${skipped.slice(0, 20).map((p) => '  ' + formatProblem(p)).join('\n')}\n`);
+            }
+          } finally {
+            bar.stop();
+          }
+        });
+      });
+  }
 }

@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { ValidationError } from '../domain/errors.js';
+
+/** One input of an import run, opened for streaming. */
+export interface OpenedInput {
+  /** Absolute path, or `-` for standard input. */
+  path: string;
+  /** The decoded (gunzipped if needed) bytes. */
+  stream: Readable;
+  /** SHA-256 (hex) of the raw bytes as read; complete once the stream has ended. */
+  sha256(): string;
+}
+
+const DEFAULT_MAX = 4 * 1024 ** 3;
+
+/** Expands files and folders (recursively, sorted, hidden entries skipped) into files whose names match. */
+export function listFiles(inputs: string[], accept: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  const problems: { file: string; message: string }[] = [];
+  const walk = (p: string) => {
+    const st = fs.statSync(p);
+    if (st.isDirectory()) {
+      for (const name of fs.readdirSync(p).sort()) {
+        if (name.startsWith('.') || name === 'node_modules') continue;
+        const child = path.join(p, name);
+        if (fs.statSync(child).isDirectory() || accept(name)) walk(child);
+      }
+    } else out.push(p);
+  };
+  for (const input of inputs) {
+    if (input === '-') {
+      out.push('-');
+      continue;
+    }
+    const abs = path.resolve(input);
+    if (!fs.existsSync(abs)) problems.push({ file: input, message: 'expected a file or folder, got nothing at this path' });
+    else walk(abs);
+  }
+  if (problems.length) throw new ValidationError(`${problems.length} input(s) not found; nothing was imported`, problems);
+  if (out.length === 0) throw new ValidationError('no input files found; nothing was imported', inputs.map((file) => ({ file, message: 'expected matching files in this folder' })));
+  return out;
+}
+
+/**
+ * Opens an input for streaming: gunzips it when it starts with the gzip magic bytes, hashes
+ * the raw bytes on the way, and refuses inputs larger than `maxBytes` (a truncated or
+ * corrupt gzip surfaces as a stream error naming the file).
+ */
+export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
+  const raw: Readable = file === '-' ? process.stdin : fs.createReadStream(file);
+  const hash: Hash = createHash('sha256');
+  let digest: string | undefined;
+  let total = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      if (total > maxBytes) {
+        cb(new ValidationError(`${file}: input larger than ${maxBytes} bytes; nothing was imported`, [{ file, message: `expected at most ${maxBytes} bytes` }]));
+        return;
+      }
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      digest = hash.digest('hex');
+      cb();
+    },
+  });
+  const out = new PassThrough();
+  const fail = (err: Error, gzip: boolean) => {
+    if (out.destroyed) return;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    out.destroy(
+      gzip && code.startsWith('Z_')
+        ? new ValidationError(`${file}: expected a complete gzip stream, got ${err.message}`, [{ file, message: `corrupt or truncated gzip (${err.message})` }])
+        : err,
+    );
+  };
+  raw.on('error', (e) => fail(e, false));
+  counter.on('error', (e) => fail(e, false));
+  raw.pipe(counter);
+  if (file !== '-' && startsWithGzipMagic(file)) {
+    const gunzip = createGunzip();
+    gunzip.on('error', (e) => fail(e, true));
+    counter.pipe(gunzip).pipe(out);
+  } else counter.pipe(out);
+  return {
+    path: file === '-' ? '-' : path.resolve(file),
+    stream: out,
+    sha256: () => {
+      if (digest === undefined) throw new Error('internal: input not fully read');
+      return digest;
+    },
+  };
+}
+
+function startsWithGzipMagic(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    return fs.readSync(fd, b, 0, 2, 0) === 2 && b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Normalises the timestamp styles exports use (`2023-03-09T10:41:45+00:00`, `…Z`,
+ * `2023-03-09 10:41:45+00:00`, epoch milliseconds) to ISO-8601 UTC; undefined for
+ * empty and sentinel values (`N/A`, `no_information`, `not_supported`, the zero date).
+ */
+export function normaliseTimestamp(v: unknown): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? new Date(v).toISOString() : undefined;
+  if (typeof v !== 'string') return undefined;
+  const s = v.trim();
+  if (s === '' || s === 'N/A' || s === 'no_information' || s === 'not_supported' || s.startsWith('0001-01-01')) return undefined;
+  if (/^\d{12,}$/.test(s)) return new Date(Number(s)).toISOString();
+  const iso = s.replace(/^(\d{4}-\d{2}-\d{2}) (\d)/, '$1T$2');
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
