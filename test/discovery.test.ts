@@ -92,7 +92,7 @@ describe.each(dialects)('discovery on $name', (dialect) => {
       expect(rec.credentials[0]!.lastUsedAt).toBe('2026-01-20T00:00:00.000Z');
       expect(rec.credentials[0]!.rotation.maxAge).toBeNull();
       expect(rec.entitlements.map((e) => e.resource).sort()).toEqual(['*', 'arn:aws:s3:::settlements']);
-      expect(rec.attributes).toEqual({ trustedBy: ['ec2.amazonaws.com'] });
+      expect(rec.attributes).toEqual({ 'aws-iam:123456789012': { trustedBy: ['ec2.amazonaws.com'] } });
       expect(rec.provenance.businessOwner!.source).toBe('manifest');
       expect(rec.provenance.attributes!.source).toBe('aws-iam');
       expect(rec.provenance.attributes!.at).toBe('2026-01-01T00:00:00.000Z');
@@ -155,6 +155,68 @@ describe.each(dialects)('discovery on $name', (dialect) => {
       expect(back.identities.changed).toBeGreaterThanOrEqual(1);
       expect((await resolveIdentity(env.steward.store, 'ci-bot')).status).toBe('active');
       expect((await verifyLedger(env.steward.store, env.steward.keys)).ok).toBe(true);
+    });
+  });
+
+  it('scopes do not vanish each other: the same id seen in two clusters stays until both lose it', async () => {
+    await withSteward(dialect, async (env) => {
+      const batch = (scope: string, withKey: boolean): DiscoveryBatch => ({
+        source: 'kubernetes',
+        scope,
+        snapshot: true,
+        files: [],
+        identities: [
+          {
+            externalId: 'system:serviceaccount:kube-system:default',
+            name: 'kube-system/default',
+            kind: 'k8s-service-account',
+            credentials: withKey
+              ? [{ externalId: 'secret:kube-system/default-token', kind: 'k8s-sa-token' }]
+              : [],
+            entitlements: [
+              {
+                resource: 'cluster */*',
+                actions: ['get'],
+                grantedVia: 'crb:a',
+                attributes: { clusterAdmin: false, wildcard: true },
+              },
+              {
+                resource: 'cluster */*',
+                actions: ['*'],
+                grantedVia: 'crb:a',
+                attributes: { clusterAdmin: true, wildcard: false },
+              },
+            ],
+          },
+        ],
+      });
+      await importDiscovery(env.steward, batch('prod-a', true), { actor: 't' });
+      await importDiscovery(env.steward, batch('prod-b', true), { actor: 't' });
+      const a2 = await importDiscovery(
+        env.steward,
+        { ...batch('prod-a', false), identities: [] },
+        { actor: 't' },
+      );
+      expect(a2.identities).toMatchObject({ vanished: 0, changed: 1 });
+      const row = await resolveIdentity(env.steward.store, 'kube-system/default');
+      expect(row.status).toBe('active');
+      const now = env.clock.now().toISOString();
+      const rec = (await loadRecord(env.steward.store, row.id, now, now))!;
+      // prod-b's grant is untouched by prod-a's snapshot
+      expect(rec.entitlements.filter((e) => e.status === 'active')).toHaveLength(1);
+      const grant = rec.entitlements.find((e) => e.actions.includes('*'))!;
+      expect(grant.actions).toEqual(['*', 'get']);
+      const b2 = await importDiscovery(
+        env.steward,
+        { ...batch('prod-b', false), identities: [] },
+        { actor: 't' },
+      );
+      expect(b2.identities.vanished).toBe(1);
+      expect((await resolveIdentity(env.steward.store, 'kube-system/default')).status).toBe('vanished');
+      const attrs = (
+        await env.steward.store.db.selectFrom('entitlements').select('attributes').execute()
+      ).map((r) => JSON.parse(r.attributes!) as { clusterAdmin: boolean; wildcard: boolean });
+      for (const a of attrs) expect(a).toEqual({ clusterAdmin: true, wildcard: true });
     });
   });
 });

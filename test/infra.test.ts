@@ -37,7 +37,7 @@ describe('test infrastructure', () => {
             return;
           }
           const schema = schemaOf(url);
-          expect(schema).toMatch(/^t_[0-9a-f]{10}$/);
+          expect(schema).toMatch(/^t_[0-9a-f]{16}$/);
 
           const client = new pg.Client({ connectionString: url });
           await client.connect();

@@ -37,11 +37,17 @@ export function listFiles(inputs: string[], accept: (name: string) => boolean): 
       continue;
     }
     const abs = path.resolve(input);
-    if (!fs.existsSync(abs)) problems.push({ file: input, message: 'expected a file or folder, got nothing at this path' });
+    if (!fs.existsSync(abs))
+      problems.push({ file: input, message: 'expected a file or folder, got nothing at this path' });
     else walk(abs);
   }
-  if (problems.length) throw new ValidationError(`${problems.length} input(s) not found; nothing was imported`, problems);
-  if (out.length === 0) throw new ValidationError('no input files found; nothing was imported', inputs.map((file) => ({ file, message: 'expected matching files in this folder' })));
+  if (problems.length)
+    throw new ValidationError(`${problems.length} input(s) not found; nothing was imported`, problems);
+  if (out.length === 0)
+    throw new ValidationError(
+      'no input files found; nothing was imported',
+      inputs.map((file) => ({ file, message: 'expected matching files in this folder' })),
+    );
   return out;
 }
 
@@ -59,7 +65,11 @@ export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
     transform(chunk: Buffer, _enc, cb) {
       total += chunk.length;
       if (total > maxBytes) {
-        cb(new ValidationError(`${file}: input larger than ${maxBytes} bytes; nothing was imported`, [{ file, message: `expected at most ${maxBytes} bytes` }]));
+        cb(
+          new ValidationError(`${file}: input larger than ${maxBytes} bytes; nothing was imported`, [
+            { file, message: `expected at most ${maxBytes} bytes` },
+          ]),
+        );
         return;
       }
       hash.update(chunk);
@@ -76,7 +86,9 @@ export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     out.destroy(
       gzip && code.startsWith('Z_')
-        ? new ValidationError(`${file}: expected a complete gzip stream, got ${err.message}`, [{ file, message: `corrupt or truncated gzip (${err.message})` }])
+        ? new ValidationError(`${file}: expected a complete gzip stream, got ${err.message}`, [
+            { file, message: `corrupt or truncated gzip (${err.message})` },
+          ])
         : err,
     );
   };
@@ -118,7 +130,14 @@ export function normaliseTimestamp(v: unknown): string | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? new Date(v).toISOString() : undefined;
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
-  if (s === '' || s === 'N/A' || s === 'no_information' || s === 'not_supported' || s.startsWith('0001-01-01')) return undefined;
+  if (
+    s === '' ||
+    s === 'N/A' ||
+    s === 'no_information' ||
+    s === 'not_supported' ||
+    s.startsWith('0001-01-01')
+  )
+    return undefined;
   if (/^\d{12,}$/.test(s)) return new Date(Number(s)).toISOString();
   const iso = s.replace(/^(\d{4}-\d{2}-\d{2}) (\d)/, '$1T$2');
   const d = new Date(iso);

@@ -89,6 +89,14 @@ function changed(desired: Fields, current: Fields): Fields | null {
   return out;
 }
 
+/** Attributes of grants folded together: a flag set by any of them stays set. */
+function mergeFlags(a: Fields | undefined, b: Fields | undefined): Fields | undefined {
+  if (!a || !b) return a ?? b;
+  const out: Fields = { ...a, ...b };
+  for (const k in a) if (typeof a[k] === 'boolean' && typeof b[k] === 'boolean') out[k] = a[k] || b[k];
+  return out;
+}
+
 /** Usage only moves forward: an older export does not erase a later use. */
 const isLater = (t: string, current: unknown): boolean => typeof current !== 'string' || t > current;
 
@@ -188,7 +196,8 @@ export async function importDiscovery(
             status: d.status ?? 'active',
             lastUsedAt: orNull(d.lastUsedAt),
             sourceCreatedAt: orNull(d.createdAt),
-            attributes: d.attributes && Object.keys(d.attributes).length ? d.attributes : null,
+            attributes:
+              d.attributes && Object.keys(d.attributes).length ? { [sighting]: d.attributes } : null,
             sightings: [sighting],
           };
           w.append([
@@ -219,7 +228,8 @@ export async function importDiscovery(
           if (d.lastUsedAt !== undefined && isLater(d.lastUsedAt, cur.lastUsedAt))
             desired.lastUsedAt = d.lastUsedAt;
           if (d.attributes && Object.keys(d.attributes).length) {
-            desired.attributes = { ...(cur.attributes ?? {}), ...d.attributes };
+            // Each source and scope speaks for its own facts: its attributes replace only its own.
+            desired.attributes = { ...((cur.attributes) ?? {}), [sighting]: d.attributes };
           }
           const diff = changed(desired, cur);
           if (diff) {
@@ -272,7 +282,7 @@ export async function importDiscovery(
                     identityId: id,
                     naturalKey: ck,
                     externalId: c.externalId,
-                    source: batch.source,
+                    source: sighting,
                     lastUsedAt: orNull(c.lastUsedAt),
                     locations: c.locations?.length ? [...new Set(c.locations)].sort() : null,
                   }),
@@ -289,7 +299,7 @@ export async function importDiscovery(
           }
           if (c.lastUsedAt !== undefined && isLater(c.lastUsedAt, cur.lastUsedAt))
             want.lastUsedAt = c.lastUsedAt;
-          if (cur.source == null) want.source = batch.source; // declared elsewhere, now discovered too
+          if (cur.source == null) want.source = sighting; // declared elsewhere, now discovered too
           if (c.locations?.length) {
             want.locations = [
               ...new Set([...((cur.locations as string[] | null) ?? []), ...c.locations]),
@@ -310,12 +320,7 @@ export async function importDiscovery(
           } else result.credentials.unchanged += 1;
         }
         for (const [ck, cur] of curCreds) {
-          if (
-            seenCreds.has(ck) ||
-            cur.source !== batch.source ||
-            cur.status === 'vanished' ||
-            !batch.snapshot
-          )
+          if (seenCreds.has(ck) || cur.source !== sighting || cur.status === 'vanished' || !batch.snapshot)
             continue;
           // Gone from its source: evidence that the credential was revoked.
           w.append([
@@ -334,9 +339,15 @@ export async function importDiscovery(
         const seenEnts = new Set<string>();
         const grants = new Map<string, DiscoveredEntitlement>();
         for (const e of d.entitlements ?? []) {
-          const ek = `${idKey}|${batch.source}:${e.grantedVia ?? ''}|${e.resource}`;
+          const ek = `${idKey}|${sighting}|${e.grantedVia ?? ''}|${e.resource}`;
           const prior = grants.get(ek);
-          grants.set(ek, prior ? { ...prior, actions: [...prior.actions, ...e.actions] } : e);
+          const attributes = mergeFlags(prior?.attributes, e.attributes);
+          grants.set(
+            ek,
+            prior
+              ? { ...prior, actions: [...prior.actions, ...e.actions], ...(attributes ? { attributes } : {}) }
+              : e,
+          );
         }
         for (const [ek, e] of grants) {
           seenEnts.add(ek);
@@ -361,7 +372,7 @@ export async function importDiscovery(
                     ...want,
                     identityId: id,
                     naturalKey: ek,
-                    source: batch.source,
+                    source: sighting,
                     lastUsedAt: orNull(e.lastUsedAt),
                   }),
                 },
@@ -388,7 +399,7 @@ export async function importDiscovery(
           } else result.entitlements.unchanged += 1;
         }
         for (const [ek, cur] of curEnts) {
-          if (seenEnts.has(ek) || cur.source !== batch.source || cur.status === 'revoked' || !batch.snapshot)
+          if (seenEnts.has(ek) || cur.source !== sighting || cur.status === 'revoked' || !batch.snapshot)
             continue;
           w.append([
             {
@@ -419,17 +430,61 @@ export async function importDiscovery(
           .where('status', '!=', 'vanished')
           .execute();
         for (const r of before) {
-          if (seen.has(r.id) || !(JSON.parse(r.sightings ?? '[]') as string[]).includes(sighting)) continue;
+          const sightings = JSON.parse(r.sightings ?? '[]') as string[];
+          if (seen.has(r.id) || !sightings.includes(sighting)) continue;
+          // Gone from this scope: it vanishes once no source sees it anywhere any more.
+          const remaining = sightings.filter((x) => x !== sighting);
           w.append([
             {
-              type: 'identity.vanished',
+              type: remaining.length ? 'identity.changed' : 'identity.vanished',
               subject: `identity:${r.id}`,
               identityId: r.id,
-              payload: { ...src, set: { status: 'vanished' } },
+              payload: {
+                ...src,
+                set: remaining.length ? { sightings: remaining } : { sightings: [], status: 'vanished' },
+              },
               effectiveAt,
             },
           ]);
-          result.identities.vanished += 1;
+          if (remaining.length) result.identities.changed += 1;
+          else result.identities.vanished += 1;
+          // What this scope granted it goes with it.
+          for (const e of await w.tx
+            .selectFrom('entitlements')
+            .select(['id'])
+            .where('identity_id', '=', r.id)
+            .where('source', '=', sighting)
+            .where('status', '!=', 'revoked')
+            .execute()) {
+            w.append([
+              {
+                type: 'entitlement.revoked',
+                subject: `entitlement:${e.id}`,
+                identityId: r.id,
+                payload: { ...src, set: { status: 'revoked' } },
+                effectiveAt,
+              },
+            ]);
+            result.entitlements.vanished += 1;
+          }
+          for (const c of await w.tx
+            .selectFrom('credentials')
+            .select(['id'])
+            .where('identity_id', '=', r.id)
+            .where('source', '=', sighting)
+            .where('status', '!=', 'vanished')
+            .execute()) {
+            w.append([
+              {
+                type: 'credential.vanished',
+                subject: `credential:${c.id}`,
+                identityId: r.id,
+                payload: { ...src, set: { status: 'vanished' } },
+                effectiveAt,
+              },
+            ]);
+            result.credentials.vanished += 1;
+          }
         }
       }
       opts.onProgress?.(batch.identities.length, batch.identities.length);

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** The third-party sample exports, read in place (some licences forbid copying them here). */
-export const CORPORA = path.resolve(process.env.STEWARD_CORPORA ?? path.join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora'));
+export const CORPORA = path.resolve(
+  process.env.STEWARD_CORPORA ?? path.join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora'),
+);
 
 export const corporaAvailable = fs.existsSync(CORPORA);
 

@@ -67,3 +67,9 @@ credentials:
 scope:
   - resource: arn:aws:s3:::settlements
     actions: [s3:GetObject, s3:PutObject]`;
+
+/** An identity's discovery attributes (kept per `source:scope`), folded into one object. */
+export function sourceAttributes(json: string | null): Record<string, unknown> {
+  const bySighting = JSON.parse(json ?? '{}') as Record<string, Record<string, unknown>>;
+  return Object.assign({}, ...Object.values(bySighting)) as Record<string, unknown>;
+}

@@ -39,7 +39,7 @@ export async function freshPgUrl(): Promise<string> {
   const base = providedPgUrl();
   if (base === 'pglite') return PGLITE_MEMORY_URL;
 
-  const schema = `t_${randomBytes(5).toString('hex')}`;
+  const schema = `t_${inject('pgRunTag')}${randomBytes(5).toString('hex')}`;
   await withClient(base, (client) => client.query(`CREATE SCHEMA ${schema}`));
   return withSearchPath(base, schema);
 }

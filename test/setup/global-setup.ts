@@ -9,9 +9,11 @@
  *  4. otherwise                          → `'pglite'` (in-process WASM PostgreSQL).
  *
  * With a real server, tests use a dedicated database `steward_test` (created if missing); each test
- * isolates itself in its own `t_<hex>` schema (see test/helpers/pg-schema.ts). Leftover `t_%` schemas
- * are dropped at teardown.
+ * isolates itself in its own `t_<run><hex>` schema (see test/helpers/pg-schema.ts). At teardown the
+ * schemas this run left behind are dropped — only this run's, so concurrent runs on one server
+ * do not pull schemas from under each other.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
@@ -19,6 +21,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A `postgres://` URL of the test database on a real server, or `'pglite'`. */
     pgUrl: string;
+    /** Hex prefix of this run's schema names. */
+    pgRunTag: string;
   }
 }
 
@@ -33,9 +37,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const shown = decision.url === 'pglite' ? 'PGlite' : redact(decision.url);
   console.log(`PostgreSQL for tests: ${shown} (${decision.how})`);
   project.provide('pgUrl', decision.url);
+  const runTag = randomBytes(3).toString('hex');
+  project.provide('pgRunTag', runTag);
 
   return async () => {
-    if (decision.url !== 'pglite') await dropLeftoverSchemas(decision.url);
+    if (decision.url !== 'pglite') await dropLeftoverSchemas(decision.url, runTag);
   };
 }
 
@@ -105,13 +111,14 @@ async function ensureTestDatabase(url: string): Promise<string> {
   return withDatabase(url, TEST_DATABASE);
 }
 
-async function dropLeftoverSchemas(url: string): Promise<void> {
+async function dropLeftoverSchemas(url: string, runTag: string): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: EXPLICIT_TIMEOUT_MS });
   client.on('error', () => {});
   try {
     await client.connect();
     const { rows } = await client.query<{ nspname: string }>(
-      `SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'`,
+      `SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`,
+      [`t\\_${runTag}%`],
     );
     for (const { nspname } of rows) {
       await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(nspname)} CASCADE`).catch(() => {});

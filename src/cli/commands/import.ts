@@ -111,7 +111,10 @@ export function registerImport(program: Command, io: Io, g: () => GlobalOptions)
       .action(async (paths: string[], flags: ImportFlags) => {
         const importer = await entry.load();
         await withSteward(g(), async (s) => {
-          const { batch, skipped } = await importer.read(paths, { skipInvalid: flags.skipInvalid === true, keys: s.keys });
+          const { batch, skipped } = await importer.read(paths, {
+            skipInvalid: flags.skipInvalid === true,
+            keys: s.keys,
+          });
           const bar = progressBar(io, `importing ${name}`);
           try {
             const r = await importDiscovery(s, batch, {
@@ -125,12 +128,25 @@ export function registerImport(program: Command, io: Io, g: () => GlobalOptions)
             io.out.write(
               table(
                 ['', 'new', 'changed', 'unchanged', 'vanished'],
-                (['identities', 'credentials', 'entitlements'] as const).map((k) => [k, r[k].new, r[k].changed, r[k].unchanged, r[k].vanished]),
+                (['identities', 'credentials', 'entitlements'] as const).map((k) => [
+                  k,
+                  r[k].new,
+                  r[k].changed,
+                  r[k].unchanged,
+                  r[k].vanished,
+                ]),
               ),
             );
-            io.out.write(`${name} (${r.scope}): ${batch.files.length} file(s), ${r.events} event(s) written\n`);
+            io.out.write(
+              `${name} (${r.scope}): ${batch.files.length} file(s), ${r.events} event(s) written\n`,
+            );
             if (skipped.length) {
-              io.err.write(`skipped ${skipped.length} invalid record(s):\n${skipped.slice(0, 20).map((p) => '  ' + formatProblem(p)).join('\n')}\n`);
+              io.err.write(
+                `skipped ${skipped.length} invalid record(s):\n${skipped
+                  .slice(0, 20)
+                  .map((p) => '  ' + formatProblem(p))
+                  .join('\n')}\n`,
+              );
             }
           } finally {
             bar.stop();
