@@ -2,6 +2,16 @@ import type { SourceImporter } from './source.js';
 
 /** Every discovery source, by the name used in `steward import <source>`; modules load on demand. */
 export const SOURCES: Record<string, { description: string; load: () => Promise<SourceImporter> }> = {
+  'aws-iam': {
+    description:
+      'AWS IAM users and roles, with trust and expanded policy entitlements (aws iam get-account-authorization-details JSON)',
+    load: async () => (await import('./aws-iam/index.js')).importer,
+  },
+  'aws-credential-report': {
+    description:
+      'AWS IAM credential report: users, root, access keys and certificates with rotation and last use (CSV, or the get-credential-report JSON)',
+    load: async () => (await import('./aws-credential-report/index.js')).importer,
+  },
   kubernetes: {
     description:
       'Kubernetes ServiceAccounts, token Secrets and RBAC bindings (kubectl get … -A -o json/yaml, or manifests)',

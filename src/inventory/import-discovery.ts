@@ -229,7 +229,7 @@ export async function importDiscovery(
             desired.lastUsedAt = d.lastUsedAt;
           if (d.attributes && Object.keys(d.attributes).length) {
             // Each source and scope speaks for its own facts: its attributes replace only its own.
-            desired.attributes = { ...((cur.attributes) ?? {}), [sighting]: d.attributes };
+            desired.attributes = { ...(cur.attributes ?? {}), [sighting]: d.attributes };
           }
           const diff = changed(desired, cur);
           if (diff) {

@@ -28,6 +28,9 @@ export interface CredentialRecord {
   rotation: { maxAge: string | null };
   locations: string[];
   lastUsedAt: string | null;
+  /** Who reported it (`source:scope` of a discovery import), or null when only declared. */
+  source: string | null;
+  attributes: Record<string, unknown>;
 }
 
 export interface EntitlementRecord {
@@ -39,6 +42,8 @@ export interface EntitlementRecord {
   grantedAt: string | null;
   approvalRef: string | null;
   lastUsedAt: string | null;
+  source: string | null;
+  attributes: Record<string, unknown>;
 }
 
 /** The accountability record of one identity (PRODUCT.md C2), with stable field names. */
@@ -187,6 +192,8 @@ export function buildRecord(
         rotation: { maxAge: str(c.rotationMaxAge) },
         locations: (c.locations as string[] | null) ?? [],
         lastUsedAt: str(c.lastUsedAt),
+        source: str(c.source),
+        attributes: (c.attributes as Record<string, unknown> | null) ?? {},
       });
     } else if (subject.startsWith('entitlement:')) {
       entitlements.push({
@@ -198,6 +205,8 @@ export function buildRecord(
         grantedAt: str(c.grantedAt),
         approvalRef: str(c.approvalRef),
         lastUsedAt: str(c.lastUsedAt),
+        source: str(c.source),
+        attributes: (c.attributes as Record<string, unknown> | null) ?? {},
       });
     }
   }
