@@ -140,7 +140,7 @@ describe.each(dialects)('ledger on $name', (dialect) => {
       for (const e of rows.slice(1)) {
         const payload = e.seq === 2 ? { n: 2, text: 'forged' } : e.payload;
         const payloadJson = canonicalJson(payload);
-        const hash = hashEvent({ ...e, prevHash: prev, payloadJson });
+        const hash = hashEvent({ ...e, prevHash: prev }, payloadJson);
         statements.push(
           `UPDATE events SET payload = '${payloadJson}', prev_hash = '${prev}', hash = '${hash}' WHERE seq = ${e.seq}`,
         );

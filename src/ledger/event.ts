@@ -55,7 +55,11 @@ export function canonicalJson(value: unknown): string {
  * the envelope as a fixed-order JSON array (version 1), a newline, then the payload's
  * RFC 8785 canonical JSON. Fixed positions make the envelope canonical without sorting.
  */
-export function hashEvent(e: Omit<LedgerEvent, 'hash' | 'payload'> & { payloadJson: string }): string {
+export function hashEvent(
+  e: Omit<LedgerEvent, 'hash' | 'payload'> & { payloadJson?: string },
+  payloadJson: string | undefined = e.payloadJson,
+): string {
+  if (payloadJson === undefined) throw new TypeError("hashEvent: the payload's canonical JSON is required");
   const head = JSON.stringify([
     1,
     e.seq,
@@ -68,5 +72,5 @@ export function hashEvent(e: Omit<LedgerEvent, 'hash' | 'payload'> & { payloadJs
     e.effectiveAt,
     e.recordedAt,
   ]);
-  return createHash('sha256').update(head).update('\n').update(e.payloadJson).digest('hex');
+  return createHash('sha256').update(head).update('\n').update(payloadJson).digest('hex');
 }

@@ -147,7 +147,8 @@ export function createLedger(options: LedgerOptions): Ledger {
         const recordedAt = wall > head.updatedAt ? wall : head.updatedAt;
         let seq = head.seq;
         let prev = head.hash;
-        let pending: { e: LedgerEvent; payloadJson: string }[] = [];
+        let pending: LedgerEvent[] = [];
+        let pendingJson: string[] = [];
         let count = 0;
         const writer: LedgerWriter = {
           tx,
@@ -159,19 +160,23 @@ export function createLedger(options: LedgerOptions): Ledger {
             for (const e of events) {
               seq += 1;
               const payloadJson = canonicalJson(e.payload);
-              const base = {
+              const event: LedgerEvent = {
                 seq,
                 type: e.type,
                 subject: e.subject,
                 identityId: e.identityId ?? null,
+                payload: e.payload,
                 actor: ctx.actor,
                 reason: ctx.reason ?? null,
                 effectiveAt: e.effectiveAt,
                 recordedAt,
                 prevHash: prev,
+                hash: '',
               };
-              const hash = hashEvent({ ...base, payloadJson });
-              pending.push({ e: { ...base, payload: e.payload, hash }, payloadJson });
+              const hash = hashEvent(event, payloadJson);
+              event.hash = hash;
+              pending.push(event);
+              pendingJson.push(payloadJson);
               prev = hash;
               count += 1;
             }
@@ -179,29 +184,28 @@ export function createLedger(options: LedgerOptions): Ledger {
           async flush() {
             if (pending.length === 0) return;
             const batch = pending;
+            const json = pendingJson;
             pending = [];
-            await store.bulkInsert(
-              tx,
-              'events',
-              EVENT_COLUMNS,
-              batch.map(({ e, payloadJson }) => [
+            pendingJson = [];
+            const rows = new Array<unknown[]>(batch.length);
+            for (let i = 0; i < batch.length; i++) {
+              const e = batch[i]!;
+              rows[i] = [
                 e.seq,
                 e.type,
                 e.subject,
                 e.identityId,
-                payloadJson,
+                json[i],
                 e.actor,
                 e.reason,
                 e.effectiveAt,
                 e.recordedAt,
                 e.prevHash,
                 e.hash,
-              ]),
-            );
-            await projector(
-              tx,
-              batch.map((p) => p.e),
-            );
+              ];
+            }
+            await store.bulkInsert(tx, 'events', EVENT_COLUMNS, rows);
+            await projector(tx, batch);
           },
         };
         const result = await fn(writer);

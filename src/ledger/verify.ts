@@ -77,7 +77,7 @@ export async function verifyLedger(store: Store, keys: Keys | null): Promise<Ver
         `event ${expected} is missing (the next stored event is ${e.seq}): rows were deleted or renumbered`,
       );
     }
-    const recomputed = hashEvent({ ...e, payloadJson: canonicalJson(e.payload) });
+    const recomputed = hashEvent(e, canonicalJson(e.payload));
     if (recomputed !== e.hash) {
       return fail(
         e.seq,

@@ -35,7 +35,15 @@ export function sqliteBulkInsert(raw: BetterSqlite3.Database): BulkInsert {
     let i = 0;
     if (rows.length >= per) {
       const st = statement(table, columns, per);
-      for (; i + per <= rows.length; i += per) st.run(rows.slice(i, i + per).flat());
+      const params = new Array<unknown>(per * columns.length);
+      for (; i + per <= rows.length; i += per) {
+        let k = 0;
+        for (let r = i; r < i + per; r++) {
+          const row = rows[r]!;
+          for (let c = 0; c < row.length; c++) params[k++] = row[c];
+        }
+        st.run(params);
+      }
     }
     if (i < rows.length) {
       const st = statement(table, columns, 1);
