@@ -148,6 +148,30 @@ describe.each(dialects)('discovery on $name', (dialect) => {
         { actor: 'test' },
       );
       expect(partial.identities.vanished).toBe(0);
+      // nor does a usage log bring a vanished identity back: it only says it was used once
+      const usage = await importDiscovery(
+        env.steward,
+        {
+          source: 'cloudtrail',
+          scope: '123456789012',
+          snapshot: false,
+          files: [],
+          identities: [
+            {
+              externalId: 'arn:aws:iam::123456789012:user/ci-bot',
+              name: 'ci-bot',
+              kind: 'service-account',
+              lastUsedAt: '2026-01-31T00:00:00.000Z',
+            },
+          ],
+        },
+        { actor: 'test' },
+      );
+      expect(usage.identities.changed).toBe(1);
+      expect((await resolveIdentity(env.steward.store, 'ci-bot')).status).toBe('vanished');
+      expect((await resolveIdentity(env.steward.store, 'ci-bot')).last_used_at).toBe(
+        '2026-01-31T00:00:00.000Z',
+      );
       // it comes back
       const back = await importDiscovery(env.steward, snapshot('2026-02-03T00:00:00.000Z'), {
         actor: 'test',

@@ -12,6 +12,16 @@ export const SOURCES: Record<string, { description: string; load: () => Promise<
       'AWS IAM credential report: users, root, access keys and certificates with rotation and last use (CSV, or the get-credential-report JSON)',
     load: async () => (await import('./aws-credential-report/index.js')).importer,
   },
+  cloudtrail: {
+    description:
+      'AWS CloudTrail logs (S3 Records, JSON arrays, JSON lines, EventBridge; gzip): usage per IAM user, role and access key',
+    load: async () => (await import('./cloudtrail/index.js')).importer,
+  },
+  'vault-audit': {
+    description:
+      'HashiCorp Vault audit device logs (JSON lines, gzip): usage per entity and token, HMAC-ed accessors kept as logged',
+    load: async () => (await import('./vault-audit/index.js')).importer,
+  },
   kubernetes: {
     description:
       'Kubernetes ServiceAccounts, token Secrets and RBAC bindings (kubectl get … -A -o json/yaml, or manifests)',

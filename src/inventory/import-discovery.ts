@@ -219,9 +219,11 @@ export async function importDiscovery(
           // Only what this source observes; an accountability field is never touched here.
           const desired: Fields = {
             kind: cur.kind ?? d.kind,
-            status: d.status ?? 'active',
             sightings: [...sightings].sort(),
           };
+          // A listing says what exists; a usage log only that something was used once, so it
+          // never brings back a vanished identity or re-enables a disabled one.
+          if (batch.snapshot || d.status !== undefined) desired.status = d.status ?? 'active';
           if (d.environment !== undefined) desired.environment = d.environment;
           if (d.createdAt !== undefined) desired.sourceCreatedAt = d.createdAt;
           // Usage only moves forward: an older export does not erase a later use.
@@ -297,6 +299,7 @@ export async function importDiscovery(
           for (const k of ['fingerprint', 'issuedAt', 'lastRotatedAt', 'expiresAt', 'attributes'] as const) {
             if (want[k] === null) delete want[k];
           }
+          if (!batch.snapshot && c.status === undefined) delete want.status;
           if (c.lastUsedAt !== undefined && isLater(c.lastUsedAt, cur.lastUsedAt))
             want.lastUsedAt = c.lastUsedAt;
           if (cur.source == null) want.source = sighting; // declared elsewhere, now discovered too
