@@ -1,9 +1,15 @@
-import { canonicalJson } from '../ledger/event.js';
+import {
+  changedFields,
+  emptyCounts,
+  orNull,
+  withoutNulls,
+  type Fields,
+  type ImportCounts,
+} from './fields.js';
 import type { IdentitiesTable } from '../store/schema.js';
 import type { IdentityType } from '../importers/manifest/types.js';
 import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
 import { rowToFields } from './subjects.js';
-import type { ImportCounts } from './import-manifests.js';
 
 /** A credential as a discovery source reports it: metadata and a keyed fingerprint, never a value. */
 export interface DiscoveredCredential {
@@ -71,23 +77,7 @@ export interface DiscoveryImportResult {
   events: number;
 }
 
-type Fields = Record<string, unknown>;
 type Current = Fields & { id: string };
-
-const counts = (): ImportCounts => ({ new: 0, changed: 0, unchanged: 0, vanished: 0 });
-const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
-
-function changed(desired: Fields, current: Fields): Fields | null {
-  let out: Fields | null = null;
-  for (const [k, v] of Object.entries(desired)) {
-    const cur = current[k] ?? null;
-    if (v === cur) continue;
-    if (v !== null && cur !== null && typeof v === 'object' && canonicalJson(v) === canonicalJson(cur))
-      continue;
-    (out ??= {})[k] = v;
-  }
-  return out;
-}
 
 /** Attributes of grants folded together: a flag set by any of them stays set. */
 function mergeFlags(a: Fields | undefined, b: Fields | undefined): Fields | undefined {
@@ -99,12 +89,6 @@ function mergeFlags(a: Fields | undefined, b: Fields | undefined): Fields | unde
 
 /** Usage only moves forward: an older export does not erase a later use. */
 const isLater = (t: string, current: unknown): boolean => typeof current !== 'string' || t > current;
-
-function withoutNulls(f: Fields): Fields {
-  const out: Fields = {};
-  for (const k in f) if (f[k] !== null) out[k] = f[k];
-  return out;
-}
 
 /** Natural key of a discovered identity: the external id, shared with manifests (an ARN is an ARN). */
 export const discoveredKey = (externalId: string): string => `ext:${externalId}`;
@@ -132,9 +116,9 @@ export async function importDiscovery(
   const result: DiscoveryImportResult = {
     source: batch.source,
     scope: batch.scope,
-    identities: counts(),
-    credentials: counts(),
-    entitlements: counts(),
+    identities: emptyCounts(),
+    credentials: emptyCounts(),
+    entitlements: emptyCounts(),
     events: 0,
   };
   const src = { source: batch.source };
@@ -233,7 +217,7 @@ export async function importDiscovery(
             // Each source and scope speaks for its own facts: its attributes replace only its own.
             desired.attributes = { ...(cur.attributes ?? {}), [sighting]: d.attributes };
           }
-          const diff = changed(desired, cur);
+          const diff = changedFields(desired, cur);
           if (diff) {
             const type =
               cur.status === 'vanished' && diff.status === 'active'
@@ -308,7 +292,7 @@ export async function importDiscovery(
               ...new Set([...((cur.locations as string[] | null) ?? []), ...c.locations]),
             ].sort();
           }
-          const diff = changed(want, cur);
+          const diff = changedFields(want, cur);
           if (diff) {
             w.append([
               {
@@ -387,7 +371,7 @@ export async function importDiscovery(
           }
           if (e.lastUsedAt !== undefined && isLater(e.lastUsedAt, cur.lastUsedAt))
             want.lastUsedAt = e.lastUsedAt;
-          const diff = changed(want, cur);
+          const diff = changedFields(want, cur);
           if (diff) {
             w.append([
               {

@@ -1,5 +1,15 @@
+import {
+  changedFields,
+  emptyCounts,
+  orNull,
+  withoutNulls,
+  type Fields,
+  type ImportCounts,
+} from './fields.js';
+
+export type { ImportCounts };
 import path from 'node:path';
-import { canonicalJson, type NewEvent } from '../ledger/event.js';
+import type { NewEvent } from '../ledger/event.js';
 import type { ManifestIdentity, ManifestParseResult, BackstageService } from '../importers/manifest/types.js';
 import { locateField } from '../importers/manifest/locate.js';
 import type { Problem } from '../domain/problems.js';
@@ -9,13 +19,6 @@ import type { Tx } from '../store/store.js';
 import { PrincipalIndex } from './principals.js';
 import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
 import { rowToFields } from './subjects.js';
-
-export interface ImportCounts {
-  new: number;
-  changed: number;
-  unchanged: number;
-  vanished: number;
-}
 
 export interface ManifestImportResult {
   identities: ImportCounts;
@@ -36,27 +39,11 @@ export interface ManifestImportOptions extends CommandOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-type Fields = Record<string, unknown>;
-
-const counts = (): ImportCounts => ({ new: 0, changed: 0, unchanged: 0, vanished: 0 });
-const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 const nonEmpty = <T>(a: T[] | undefined): T[] | null => (a && a.length ? a : null);
 
 /** The identity's natural key: its external id when it has one (an ARN is an ARN), else its manifest name. */
 export function identityKey(m: { externalId?: string; name: string }): string {
   return m.externalId ? `ext:${m.externalId}` : `name:${m.name}`;
-}
-
-function changedFields(desired: Fields, current: Fields): Fields | null {
-  let out: Fields | null = null;
-  for (const [k, v] of Object.entries(desired)) {
-    const cur = current[k] ?? null;
-    if (v === cur) continue;
-    if (v !== null && cur !== null && typeof v === 'object' && canonicalJson(v) === canonicalJson(cur))
-      continue;
-    (out ??= {})[k] = v;
-  }
-  return out;
 }
 
 const PRINCIPAL_FIELDS: [string, (m: ManifestIdentity) => string | undefined][] = [
@@ -159,9 +146,9 @@ export async function importManifests(
   }
 
   const result: ManifestImportResult = {
-    identities: counts(),
-    credentials: counts(),
-    entitlements: counts(),
+    identities: emptyCounts(),
+    credentials: emptyCounts(),
+    entitlements: emptyCounts(),
     principalsCreated: [...newPrincipals.keys()],
     services: 0,
     vendors: 0,
@@ -466,13 +453,6 @@ export async function importManifests(
     }
     return result;
   });
-}
-
-/** A creation states only what is known: absent fields are null in the record anyway. */
-function withoutNulls(f: Fields): Fields {
-  const out: Fields = {};
-  for (const k in f) if (f[k] !== null) out[k] = f[k];
-  return out;
 }
 
 function diffChild(
