@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { dialects, withSteward } from './helpers/steward.js';
@@ -109,6 +110,17 @@ describe.each(dialects)('discovery on $name', (dialect) => {
         roots: [dir],
       });
       expect(m.events).toBe(0);
+      // dropped from the manifest while its source still lists it: undeclared, not vanished
+      fs.writeFileSync(path.join(dir, 'm.yaml'), '');
+      const dropped = await importManifests(env.steward, await parseManifestPaths([dir]), {
+        actor: 'test',
+        roots: [dir],
+        createMissing: true,
+      });
+      expect(dropped.identities).toMatchObject({ changed: 1, vanished: 0 });
+      const after = await resolveIdentity(env.steward.store, ARN);
+      expect(after.status).toBe('active');
+      expect(after.manifest_file).toBeNull();
     });
   });
 

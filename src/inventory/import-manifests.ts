@@ -411,7 +411,7 @@ export async function importManifests(
     // Identities whose manifest file was read (or sat under a folder read) but that are no longer in it.
     const candidates = await w.tx
       .selectFrom('identities')
-      .select(['id', 'manifest_file', 'status'])
+      .select(['id', 'manifest_file', 'status', 'sightings'])
       .where('manifest_file', 'is not', null)
       .where('status', '!=', 'vanished')
       .execute();
@@ -421,16 +421,19 @@ export async function importManifests(
       const covered =
         files.has(file) || roots.some((root) => file === root || file.startsWith(root + path.sep));
       if (!covered) continue;
+      const discovered = (JSON.parse(c.sightings ?? '[]') as string[]).length > 0;
+      // Still seen at its source: it is no longer declared, not gone.
       w.append([
         {
-          type: 'identity.vanished',
+          type: discovered ? 'identity.changed' : 'identity.vanished',
           subject: `identity:${c.id}`,
           identityId: c.id,
-          payload: { source: 'manifest', set: { status: 'vanished' } },
+          payload: { source: 'manifest', set: discovered ? { manifestFile: null } : { status: 'vanished' } },
           effectiveAt,
         },
       ]);
-      result.identities.vanished += 1;
+      if (discovered) result.identities.changed += 1;
+      else result.identities.vanished += 1;
     }
     opts.onProgress?.(parsed.identities.length, parsed.identities.length);
 
