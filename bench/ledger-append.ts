@@ -24,7 +24,11 @@ function usageEvents(from: number, count: number): NewEvent[] {
       type: 'credential.used',
       subject: `usage:cred_${(n % 50_000).toString(16).padStart(20, '0')}`,
       identityId: identity,
-      payload: { set: { lastUsedAt: at }, sourceIp: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, action: 's3:GetObject' },
+      payload: {
+        set: { lastUsedAt: at },
+        sourceIp: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
+        action: 's3:GetObject',
+      },
       effectiveAt: at,
     };
   }
@@ -52,7 +56,18 @@ export async function benchLedgerAppend(ctx: BenchContext): Promise<Figure[]> {
           for (let k = 0; k < batch.length; k++) {
             const e = batch[k]!;
             const payloadJson = canonicalJson(e.payload);
-            prev = hashEvent({ seq: from + k + 1, type: e.type, subject: e.subject, identityId: e.identityId ?? null, actor, reason, effectiveAt: e.effectiveAt, recordedAt, prevHash: prev, payloadJson });
+            prev = hashEvent({
+              seq: from + k + 1,
+              type: e.type,
+              subject: e.subject,
+              identityId: e.identityId ?? null,
+              actor,
+              reason,
+              effectiveAt: e.effectiveAt,
+              recordedAt,
+              prevHash: prev,
+              payloadJson,
+            });
           }
         }
         return Promise.resolve(prev);
@@ -78,7 +93,8 @@ export async function benchLedgerAppend(ctx: BenchContext): Promise<Figure[]> {
 
       const rate = total / (run.ms / 1000);
       const baseRate = total / (base.ms / 1000);
-      const fig = (f: Omit<Figure, 'benchmark' | 'dialect'>) => figures.push({ benchmark: 'ledger append', dialect: ctx.dialect, ...f });
+      const fig = (f: Omit<Figure, 'benchmark' | 'dialect'>) =>
+        figures.push({ benchmark: 'ledger append', dialect: ctx.dialect, ...f });
       fig({
         name: `append ${total.toLocaleString('en-US')} events, ${BATCH.toLocaleString('en-US')}/flush, ${PER_TRANSACTION.toLocaleString('en-US')}/transaction (projector excluded)`,
         unit: 'events/s',
@@ -89,7 +105,12 @@ export async function benchLedgerAppend(ctx: BenchContext): Promise<Figure[]> {
         met: rate >= 100_000,
       });
       const sorted = [...batchMs].sort((a, b) => a - b);
-      fig({ name: '  time per 10,000-event append + flush (median)', unit: 'ms', value: sorted[Math.floor(sorted.length / 2)] ?? NaN, baseline: { name: 'hashing 10,000 events', value: (base.ms * BATCH) / total } });
+      fig({
+        name: '  time per 10,000-event append + flush (median)',
+        unit: 'ms',
+        value: sorted[Math.floor(sorted.length / 2)] ?? NaN,
+        baseline: { name: 'hashing 10,000 events', value: (base.ms * BATCH) / total },
+      });
       fig({ name: '  database size after append', unit: 'MB', value: (await db.size()) / 1e6 });
     } finally {
       await store.close();

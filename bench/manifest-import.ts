@@ -10,7 +10,6 @@ import { openSteward } from '../src/app.js';
 import { importDirectory } from '../src/inventory/import-directory.js';
 import { importManifests } from '../src/inventory/import-manifests.js';
 import { parseManifestPaths } from '../src/importers/manifest/parse.js';
-import { openStore } from '../src/store/store.js';
 import { freshDb, progress, Rng, scaled, timed, type BenchContext, type Figure } from './lib/common.js';
 import { identityYaml, makeDirectory, makeIdentity } from './lib/estate.js';
 
@@ -21,7 +20,8 @@ export async function benchManifestImport(ctx: BenchContext): Promise<Figure[]> 
   const files = Math.max(1, Math.ceil(total / DOCS_PER_FILE));
   const db = await freshDb(ctx);
   const figures: Figure[] = [];
-  const fig = (f: Omit<Figure, 'benchmark' | 'dialect'>) => figures.push({ benchmark: 'manifest import', dialect: ctx.dialect, ...f });
+  const fig = (f: Omit<Figure, 'benchmark' | 'dialect'>) =>
+    figures.push({ benchmark: 'manifest import', dialect: ctx.dialect, ...f });
   try {
     // The estate: a directory, then the manifests that name its people and teams.
     const rng = new Rng(1);
@@ -31,23 +31,27 @@ export async function benchManifestImport(ctx: BenchContext): Promise<Figure[]> 
     let bytes = 0;
     for (let f = 0; f < files; f++) {
       const parts: string[] = [];
-      for (let i = f * DOCS_PER_FILE; i < Math.min(total, (f + 1) * DOCS_PER_FILE); i++) parts.push(identityYaml(makeIdentity(i, rng, dir)));
+      for (let i = f * DOCS_PER_FILE; i < Math.min(total, (f + 1) * DOCS_PER_FILE); i++)
+        parts.push(identityYaml(makeIdentity(i, rng, dir)));
       const text = parts.join('');
       bytes += text.length;
       fs.writeFileSync(path.join(manifestDir, `nhi-${String(f).padStart(3, '0')}.yaml`), text);
     }
-    progress(`${ctx.dialect}: manifest import: ${total} identities in ${files} file(s), ${(bytes / 1e6).toFixed(1)} MB`);
-    const paths = fs.readdirSync(manifestDir).sort().map((n) => path.join(manifestDir, n));
+    progress(
+      `${ctx.dialect}: manifest import: ${total} identities in ${files} file(s), ${(bytes / 1e6).toFixed(1)} MB`,
+    );
+    const paths = fs
+      .readdirSync(manifestDir)
+      .sort()
+      .map((n) => path.join(manifestDir, n));
 
     const steward = await openSteward({ db: db.url, keysDir: db.keysDir, createKeys: true });
-    // importManifests reads through deps.store.db while its ledger.write transaction is open. On
-    // SQLite, Kysely has one connection guarded by a mutex, so those reads wait for the transaction
-    // that waits for them (a deadlock). Until src uses the transaction for them, give SQLite runs a
-    // second connection for reads, as PostgreSQL's pool does.
-    const readStore = ctx.dialect === 'sqlite' ? await openStore(db.url) : steward.store;
-    const deps = { ...steward, store: readStore };
     try {
-      await importDirectory(steward, { rows: dir.rows, file: { path: dir.rows[0]!.file, sha256: '0'.repeat(64) } }, { actor: 'bench', reason: 'bench directory' });
+      await importDirectory(
+        steward,
+        { rows: dir.rows, file: { path: dir.rows[0]!.file, sha256: '0'.repeat(64) } },
+        { actor: 'bench', reason: 'bench directory' },
+      );
 
       // Baseline: read every file and turn each document into plain JS, nothing else.
       const base = await timed(async () => {
@@ -65,11 +69,13 @@ export async function benchManifestImport(ctx: BenchContext): Promise<Figure[]> 
 
       const parse = await timed(() => parseManifestPaths([manifestDir]));
       if (parse.result.identities.length !== total) {
-        throw new Error(`parseManifestPaths returned ${parse.result.identities.length} identities, expected ${total}`);
+        throw new Error(
+          `parseManifestPaths returned ${parse.result.identities.length} identities, expected ${total}`,
+        );
       }
       progress(`${ctx.dialect}: parseManifestPaths ${parse.ms.toFixed(0)} ms`);
       const imp = await timed(() =>
-        importManifests(deps, parse.result, {
+        importManifests(steward, parse.result, {
           actor: 'bench',
           roots: [manifestDir],
           onProgress: (d, t) => {
@@ -77,12 +83,13 @@ export async function benchManifestImport(ctx: BenchContext): Promise<Figure[]> 
           },
         }),
       );
-      if (imp.result.identities.new !== total) throw new Error(`import created ${imp.result.identities.new} identities, expected ${total}`);
+      if (imp.result.identities.new !== total)
+        throw new Error(`import created ${imp.result.identities.new} identities, expected ${total}`);
       progress(`${ctx.dialect}: importManifests ${imp.ms.toFixed(0)} ms, ${imp.result.events} events`);
 
       const again = await timed(async () => {
         const parsed = await parseManifestPaths([manifestDir]);
-        return importManifests(deps, parsed, { actor: 'bench', roots: [manifestDir] });
+        return importManifests(steward, parsed, { actor: 'bench', roots: [manifestDir] });
       });
       progress(`${ctx.dialect}: re-import ${again.ms.toFixed(0)} ms, ${again.result.events} events`);
 
@@ -105,8 +112,19 @@ export async function benchManifestImport(ctx: BenchContext): Promise<Figure[]> 
         baseline: { name: 'bare YAML parse', value: total / (base.ms / 1000) },
         ratio: base.ms / full,
       });
-      fig({ name: '  of which parseManifestPaths', unit: 's', value: parse.ms / 1000, baseline: { name: 'bare YAML parse', value: base.ms / 1000 }, ratio: parse.ms / base.ms });
-      fig({ name: '  of which importManifests', unit: 's', value: imp.ms / 1000, note: `${Math.round(imp.result.events / (imp.ms / 1000)).toLocaleString('en-US')} events/s` });
+      fig({
+        name: '  of which parseManifestPaths',
+        unit: 's',
+        value: parse.ms / 1000,
+        baseline: { name: 'bare YAML parse', value: base.ms / 1000 },
+        ratio: parse.ms / base.ms,
+      });
+      fig({
+        name: '  of which importManifests',
+        unit: 's',
+        value: imp.ms / 1000,
+        note: `${Math.round(imp.result.events / (imp.ms / 1000)).toLocaleString('en-US')} events/s`,
+      });
       fig({
         name: 're-import of the same files (parse + import)',
         unit: 's',
@@ -119,7 +137,6 @@ export async function benchManifestImport(ctx: BenchContext): Promise<Figure[]> 
       });
       fig({ name: 'database size after import', unit: 'MB', value: (await db.size()) / 1e6 });
     } finally {
-      if (readStore !== steward.store) await readStore.close();
       await steward.close();
     }
   } finally {

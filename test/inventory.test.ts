@@ -296,4 +296,23 @@ describe.each(dialects)('inventory on $name', (dialect) => {
       expect(mar10.owners.technical).toBe('person:dave@example.com');
     });
   });
+
+  it('an identity that gains an external id keeps its record and history', async () => {
+    await withSteward(dialect, async (env) => {
+      const dir = tempFiles({ 'm.yaml': nhi('batch-job', 'purpose: nightly') });
+      await importMan(env, [dir], { createMissing: true });
+      const before = await resolveIdentity(env.steward.store, 'batch-job');
+      fs.writeFileSync(
+        path.join(dir, 'm.yaml'),
+        nhi('batch-job', 'purpose: nightly\nexternalId: arn:aws:iam::1:role/batch-job'),
+      );
+      const r = await importMan(env, [dir], { createMissing: true });
+      expect(r.identities).toEqual({ new: 0, changed: 1, unchanged: 0, vanished: 0 });
+      const after = await resolveIdentity(env.steward.store, 'arn:aws:iam::1:role/batch-job');
+      expect(after.id).toBe(before.id);
+      expect(after.natural_key).toBe('ext:arn:aws:iam::1:role/batch-job');
+      const again = await importMan(env, [dir], { createMissing: true });
+      expect(again.events).toBe(0);
+    });
+  });
 });

@@ -27,6 +27,8 @@ export interface Figure {
   target?: string;
   met?: boolean;
   note?: string;
+  /** 1-minute load average when the benchmark started (2 cores: above ~1 means something else ran too). */
+  loadAvg?: number;
 }
 
 export interface BenchContext {
@@ -53,7 +55,10 @@ export interface BenchDb {
 export async function freshDb(ctx: BenchContext): Promise<BenchDb> {
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'steward-bench-'));
   const keysDir = path.join(tmpDir, 'keys');
-  const removeTmp = () => fs.rmSync(tmpDir, { recursive: true, force: true });
+  // STEWARD_BENCH_KEEP=1 leaves the database in place (for EXPLAIN and the like); the path is printed.
+  const keep = Boolean(process.env.STEWARD_BENCH_KEEP);
+  const removeTmp = () =>
+    keep ? progress(`kept ${tmpDir}`) : fs.rmSync(tmpDir, { recursive: true, force: true });
   if (ctx.dialect === 'sqlite') {
     const file = path.join(tmpDir, 'steward.db');
     return {
@@ -91,6 +96,7 @@ export async function freshDb(ctx: BenchContext): Promise<BenchDb> {
       }),
     cleanup: async () => {
       removeTmp();
+      if (keep) return progress(`kept schema ${schema}`);
       await withPg(ctx.pgUrl, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
     },
   };
@@ -126,7 +132,12 @@ export function quantile(sorted: readonly number[], q: number): number {
 
 export function latencySummary(samples: number[]): { p50: number; p99: number; max: number; mean: number } {
   const s = [...samples].sort((a, b) => a - b);
-  return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s[s.length - 1] ?? NaN, mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return {
+    p50: quantile(s, 0.5),
+    p99: quantile(s, 0.99),
+    max: s[s.length - 1] ?? NaN,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  };
 }
 
 /** Seeded PRNG (mulberry32) so every run generates the same estate. */

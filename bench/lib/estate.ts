@@ -6,15 +6,99 @@
 import type { DirectoryRow } from '../../src/importers/directory/types.js';
 import type { Rng } from './common.js';
 
-const FIRST = ['alice', 'bob', 'carol', 'dan', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj', 'olivia', 'peggy', 'rupert', 'sybil', 'trent', 'victor', 'walter', 'yusuf'];
-const LAST = ['smith', 'jones', 'garcia', 'chen', 'kumar', 'nguyen', 'okafor', 'rossi', 'schmidt', 'tanaka', 'dubois', 'silva', 'novak', 'haddad', 'larsen'];
-const DOMAINS = ['payments', 'ledger', 'identity', 'search', 'checkout', 'data', 'platform', 'security', 'mobile', 'growth', 'billing', 'infra', 'ml', 'support', 'risk'];
+const FIRST = [
+  'alice',
+  'bob',
+  'carol',
+  'dan',
+  'erin',
+  'frank',
+  'grace',
+  'heidi',
+  'ivan',
+  'judy',
+  'mallory',
+  'niaj',
+  'olivia',
+  'peggy',
+  'rupert',
+  'sybil',
+  'trent',
+  'victor',
+  'walter',
+  'yusuf',
+];
+const LAST = [
+  'smith',
+  'jones',
+  'garcia',
+  'chen',
+  'kumar',
+  'nguyen',
+  'okafor',
+  'rossi',
+  'schmidt',
+  'tanaka',
+  'dubois',
+  'silva',
+  'novak',
+  'haddad',
+  'larsen',
+];
+const DOMAINS = [
+  'payments',
+  'ledger',
+  'identity',
+  'search',
+  'checkout',
+  'data',
+  'platform',
+  'security',
+  'mobile',
+  'growth',
+  'billing',
+  'infra',
+  'ml',
+  'support',
+  'risk',
+];
 const ENVIRONMENTS = ['prod', 'prod', 'staging', 'dev'];
 const SENSITIVITIES = ['critical', 'high', 'medium', 'low'] as const;
-const TYPES = ['service-account', 'access-key', 'api-key', 'oauth-app', 'token', 'k8s-service-account', 'workload', 'ai-agent'] as const;
+const TYPES = [
+  'service-account',
+  'access-key',
+  'api-key',
+  'oauth-app',
+  'token',
+  'k8s-service-account',
+  'workload',
+  'ai-agent',
+] as const;
 const SOURCES = ['aws-iam', 'gcp-iam', 'entra-id', 'github', 'kubernetes', 'vault'];
-const VENDORS = ['datadog', 'snowflake', 'stripe', 'twilio', 'pagerduty', 'github', 'okta', 'sentry', 'segment', 'salesforce'];
-const ACTIONS = ['read', 'write', 'list', 'delete', 'admin', 's3:GetObject', 's3:PutObject', 'sqs:SendMessage', 'kms:Decrypt', 'secretsmanager:GetSecretValue'];
+const VENDORS = [
+  'datadog',
+  'snowflake',
+  'stripe',
+  'twilio',
+  'pagerduty',
+  'github',
+  'okta',
+  'sentry',
+  'segment',
+  'salesforce',
+];
+const ACTIONS = [
+  'read',
+  'write',
+  'list',
+  'delete',
+  'admin',
+  's3:GetObject',
+  's3:PutObject',
+  'sqs:SendMessage',
+  'kms:Decrypt',
+  'secretsmanager:GetSecretValue',
+];
 const TRIGGERS = ['owner-departed', 'leak-detected', 'contract-ended', 'unused-90d', 'incident'];
 
 export interface Directory {
@@ -36,7 +120,16 @@ export function makeDirectory(rng: Rng, people: number, teams: number, file: str
   for (let p = 0; p < people; p++) {
     const email = `${rng.pick(FIRST)}.${rng.pick(LAST)}${p}@example.com`;
     emails.push(email);
-    const row: DirectoryRow = { file, line: rows.length + 2, type: 'person', id: `u${String(p).padStart(6, '0')}`, name: email.split('@')[0]!, email, team: teamIds[p % teams]!, status: 'active' };
+    const row: DirectoryRow = {
+      file,
+      line: rows.length + 2,
+      type: 'person',
+      id: `u${String(p).padStart(6, '0')}`,
+      name: email.split('@')[0]!,
+      email,
+      team: teamIds[p % teams]!,
+      status: 'active',
+    };
     // Managers: the first person of each team manages the others.
     if (p >= teams) row.manager = emails[p % teams]!;
     rows.push(row);
@@ -61,7 +154,14 @@ export interface IdentitySpec {
   origin: { kind: string; ref: string; mergedBy: string };
   vendor?: { name: string };
   scope: { resource: string; actions: string[] }[];
-  credentials: { id: string; kind: string; issuedAt: string; lastRotatedAt: string; rotationMaxAge: string; locations: string[] }[];
+  credentials: {
+    id: string;
+    kind: string;
+    issuedAt: string;
+    lastRotatedAt: string;
+    rotationMaxAge: string;
+    locations: string[];
+  }[];
   rotation: { maxAge: string };
   expires?: string;
   revocation: { triggers: string[]; owner: string; runbook: string };
@@ -80,7 +180,14 @@ export function makeIdentity(i: number, rng: Rng, dir: Directory): IdentitySpec 
   const team = dir.teams[rng.int(dir.teams.length)]!;
   const person = () => dir.people[rng.int(dir.people.length)]!;
   const approved = EPOCH + rng.int(500) * DAY;
-  const credKind = type === 'access-key' ? 'access-key' : type === 'api-key' ? 'api-key' : type === 'oauth-app' ? 'client-secret' : 'token';
+  const credKind =
+    type === 'access-key'
+      ? 'access-key'
+      : type === 'api-key'
+        ? 'api-key'
+        : type === 'oauth-app'
+          ? 'client-secret'
+          : 'token';
   const maxAge = rng.pick(['30d', '90d', '180d']);
   const spec: IdentitySpec = {
     name,
@@ -94,10 +201,20 @@ export function makeIdentity(i: number, rng: Rng, dir: Directory): IdentitySpec 
     owners: { business: person(), technical: person(), control: 'team:security-1' },
     primaryTeam: team,
     approval: { approver: person(), approvedAt: iso(approved), ticket: `SEC-${10000 + rng.int(90000)}` },
-    origin: { kind: 'pull-request', ref: `https://git.example.com/${domain}/infra/pull/${1 + rng.int(9000)}`, mergedBy: person() },
+    origin: {
+      kind: 'pull-request',
+      ref: `https://git.example.com/${domain}/infra/pull/${1 + rng.int(9000)}`,
+      mergedBy: person(),
+    },
     scope: [
-      { resource: `arn:aws:s3:::${domain}-${env}-bucket-${i % 503}`, actions: [rng.pick(ACTIONS), rng.pick(ACTIONS)].filter((a, k, all) => all.indexOf(a) === k) },
-      { resource: `arn:aws:sqs:eu-west-1:123456789012:${domain}-queue-${i % 307}`, actions: ['sqs:SendMessage'] },
+      {
+        resource: `arn:aws:s3:::${domain}-${env}-bucket-${i % 503}`,
+        actions: [rng.pick(ACTIONS), rng.pick(ACTIONS)].filter((a, k, all) => all.indexOf(a) === k),
+      },
+      {
+        resource: `arn:aws:sqs:eu-west-1:123456789012:${domain}-queue-${i % 307}`,
+        actions: ['sqs:SendMessage'],
+      },
     ],
     credentials: [
       {
@@ -110,7 +227,11 @@ export function makeIdentity(i: number, rng: Rng, dir: Directory): IdentitySpec 
       },
     ],
     rotation: { maxAge },
-    revocation: { triggers: [rng.pick(TRIGGERS), 'leak-detected'].filter((a, k, all) => all.indexOf(a) === k), owner: 'team:security-1', runbook: `https://runbooks.example.com/revoke/${domain}` },
+    revocation: {
+      triggers: [rng.pick(TRIGGERS), 'leak-detected'].filter((a, k, all) => all.indexOf(a) === k),
+      owner: 'team:security-1',
+      runbook: `https://runbooks.example.com/revoke/${domain}`,
+    },
   };
   // Most identities live in a cloud account and carry its id; some are internal tokens.
   if (i % 10 !== 0) spec.externalId = `arn:aws:iam::123456789012:role/${name}`;
@@ -155,7 +276,11 @@ export function identityYaml(s: IdentitySpec): string {
   );
   if (s.vendor) l.push('  vendor:', `    name: ${s.vendor.name}`);
   l.push('  scope:');
-  for (const sc of s.scope) l.push(`    - resource: "${sc.resource}"`, `      actions: [${sc.actions.map((a) => `"${a}"`).join(', ')}]`);
+  for (const sc of s.scope)
+    l.push(
+      `    - resource: "${sc.resource}"`,
+      `      actions: [${sc.actions.map((a) => `"${a}"`).join(', ')}]`,
+    );
   l.push('  credentials:');
   for (const c of s.credentials) {
     l.push(

@@ -169,13 +169,21 @@ export async function importManifests(
       for (const r of rows) byKey.set(r.natural_key, r);
     }
     // An identity that gained an external id keeps its record: find it by its old name key.
-    for (const m of parsed.identities) {
-      if (m.externalId && !byKey.has(identityKey(m))) {
-        const old = await w.tx
-          .selectFrom('identities')
-          .selectAll()
-          .where('natural_key', '=', `name:${m.name}`)
-          .executeTakeFirst();
+    const renamed = parsed.identities.filter((m) => m.externalId && !byKey.has(identityKey(m)));
+    for (let i = 0; i < renamed.length; i += 1000) {
+      const part = renamed.slice(i, i + 1000);
+      const rows = await w.tx
+        .selectFrom('identities')
+        .selectAll()
+        .where(
+          'natural_key',
+          'in',
+          part.map((m) => `name:${m.name}`),
+        )
+        .execute();
+      const byName = new Map(rows.map((r) => [r.natural_key, r]));
+      for (const m of part) {
+        const old = byName.get(`name:${m.name}`);
         if (old) byKey.set(identityKey(m), old);
       }
     }

