@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { ValidationError } from '../domain/errors.js';
 
 /** One input of an import run, opened for streaming. */
@@ -142,4 +142,34 @@ export function normaliseTimestamp(v: unknown): string | undefined {
   const iso = s.replace(/^(\d{4}-\d{2}-\d{2}) (\d)/, '$1T$2');
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+/** The first non-whitespace character of the input, and the stream to read it all from. */
+export async function sniff(input: OpenedInput): Promise<{ first: string | undefined; all: Readable }> {
+  const it = input.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let first: string | undefined;
+  let pos = 0;
+  const BOM = [0xef, 0xbb, 0xbf];
+  while (first === undefined) {
+    const r = await it.next();
+    if (r.done) break;
+    const b = r.value;
+    head.push(b);
+    for (let i = 0; i < b.length; i++, pos++) {
+      const ch = b[i]!;
+      if (ch === 0x20 || ch === 0x09 || ch === 0x0a || ch === 0x0d || (pos < 3 && ch === BOM[pos])) continue;
+      first = String.fromCharCode(ch);
+      break;
+    }
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    yield* head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  return { first, all: Readable.from(rest(), { objectMode: false }) };
 }

@@ -27,15 +27,13 @@
  * the same name without a finding marks its secret as vanished.
  */
 import path from 'node:path';
-import { Buffer } from 'node:buffer';
-import { Readable } from 'node:stream';
 import parser, { type Token } from 'stream-json/parser.js';
 import Assembler from 'stream-json/assembler.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
 import type { DiscoveredIdentity, DiscoveryBatch } from '../../inventory/import-discovery.js';
 import { describeValue, formatFieldPath } from '../manifest/parse.js';
-import { listFiles, normaliseTimestamp, openInput, type OpenedInput } from '../common.js';
+import { listFiles, normaliseTimestamp, openInput, sniff, type OpenedInput } from '../common.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 type Seg = string | number;
@@ -343,36 +341,6 @@ function identitiesOf(findings: Finding[]): DiscoveredIdentity[] {
     });
   }
   return out;
-}
-
-/** The first non-whitespace character of the input, and the stream to read it all from. */
-async function sniff(input: OpenedInput): Promise<{ first: string | undefined; all: Readable }> {
-  const it = input.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head: Buffer[] = [];
-  let first: string | undefined;
-  let pos = 0;
-  const BOM = [0xef, 0xbb, 0xbf];
-  while (first === undefined) {
-    const r = await it.next();
-    if (r.done) break;
-    const b = r.value;
-    head.push(b);
-    for (let i = 0; i < b.length; i++, pos++) {
-      const ch = b[i]!;
-      if (ch === 0x20 || ch === 0x09 || ch === 0x0a || ch === 0x0d || (pos < 3 && ch === BOM[pos])) continue;
-      first = String.fromCharCode(ch);
-      break;
-    }
-  }
-  async function* rest(): AsyncGenerator<Buffer> {
-    yield* head;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  return { first, all: Readable.from(rest(), { objectMode: false }) };
 }
 
 /** Reads one report: findings are streamed one at a time from a JSON report; a SARIF log is read whole. */

@@ -57,7 +57,7 @@ import type {
   DiscoveryBatch,
 } from '../../inventory/import-discovery.js';
 import { describeValue, formatFieldPath, readYamlStream } from '../manifest/parse.js';
-import { listFiles, normaliseTimestamp, openInput, type OpenedInput } from '../common.js';
+import { listFiles, normaliseTimestamp, openInput, sniff } from '../common.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 type Seg = string | number;
@@ -801,36 +801,6 @@ class JsonObjects {
     this.asm = null;
     this.onAssembled(v);
   }
-}
-
-/** The first non-whitespace character of the input, and the stream to read it all from. */
-async function sniff(input: OpenedInput): Promise<{ first: string | undefined; all: Readable }> {
-  const it = input.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head: Buffer[] = [];
-  let first: string | undefined;
-  let pos = 0;
-  const BOM = [0xef, 0xbb, 0xbf];
-  while (first === undefined) {
-    const r = await it.next();
-    if (r.done) break;
-    const b = r.value;
-    head.push(b);
-    for (let i = 0; i < b.length; i++, pos++) {
-      const ch = b[i]!;
-      if (ch === 0x20 || ch === 0x09 || ch === 0x0a || ch === 0x0d || (pos < 3 && ch === BOM[pos])) continue;
-      first = String.fromCharCode(ch);
-      break;
-    }
-  }
-  async function* rest(): AsyncGenerator<Buffer> {
-    yield* head;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  return { first, all: Readable.from(rest(), { objectMode: false }) };
 }
 
 async function readJson(file: string, all: Readable, add: (v: unknown, loc: Loc) => void): Promise<void> {
