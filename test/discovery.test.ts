@@ -255,4 +255,15 @@ describe.each(dialects)('discovery on $name', (dialect) => {
       for (const a of attrs) expect(a).toEqual({ clusterAdmin: true, wildcard: true });
     });
   });
+
+  it('rejects a batch that names one identity twice, writing nothing', async () => {
+    await withSteward(dialect, async (env) => {
+      const b = snapshot('2026-01-01T00:00:00.000Z');
+      const twice = { ...b, identities: [...b.identities, b.identities[0]!] };
+      await expect(importDiscovery(env.steward, twice, { actor: 't' })).rejects.toThrow(
+        /names arn:aws:iam::123456789012:role\/payments-batch twice/,
+      );
+      expect((await env.steward.ledger.head()).seq).toBe(0);
+    });
+  });
 });

@@ -10,6 +10,7 @@ import type { IdentitiesTable } from '../store/schema.js';
 import type { IdentityType } from '../importers/manifest/types.js';
 import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
 import { rowToFields } from './subjects.js';
+import { ValidationError } from '../domain/errors.js';
 
 /** A credential as a discovery source reports it: metadata and a keyed fingerprint, never a value. */
 export interface DiscoveredCredential {
@@ -113,6 +114,23 @@ export async function importDiscovery(
         ? batch.observedAt
         : now.toISOString();
   const sighting = `${batch.source}:${batch.scope}`;
+  const dup = new Set<string>();
+  for (const d of batch.identities) {
+    if (dup.has(d.externalId)) {
+      // An importer must fold what it reads about one identity into one record.
+      throw new ValidationError(
+        `${batch.source}: the batch names ${d.externalId} twice; nothing was imported`,
+        [
+          {
+            file: batch.files[0]?.path ?? batch.source,
+            field: 'externalId',
+            message: `expected each identity once, got ${d.externalId} again`,
+          },
+        ],
+      );
+    }
+    dup.add(d.externalId);
+  }
   const result: DiscoveryImportResult = {
     source: batch.source,
     scope: batch.scope,
