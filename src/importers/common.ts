@@ -173,3 +173,22 @@ export async function sniff(input: OpenedInput): Promise<{ first: string | undef
   }
   return { first, all: Readable.from(rest(), { objectMode: false }) };
 }
+
+/** A JSON object (not an array, not null). */
+export type Json = Record<string, unknown>;
+
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Describes a JSON value for the `got …` half of a problem message (JSON words: object, array). */
+export function describeJson(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string')
+    return v.trim() === ''
+      ? 'an empty string'
+      : `string ${JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v)}`;
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${v}`;
+  return typeof v;
+}

@@ -25,7 +25,7 @@ import type {
   DiscoveredIdentity,
   DiscoveryBatch,
 } from '../../inventory/import-discovery.js';
-import { listFiles, openInput } from '../common.js';
+import { describeJson, isObject, listFiles, openInput, type Json } from '../common.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 /** Longest JSON line or array element accepted, in characters (a longer one fails the input). */
@@ -596,23 +596,6 @@ export async function readJsonValues(
 // ---------------------------------------------------------------------------------------------------
 // CloudTrail records
 
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string')
-    return v.trim() === ''
-      ? 'an empty string'
-      : `string ${JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v)}`;
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${v}`;
-  return typeof v;
-}
-
 const CANONICAL_TIME_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const TIME_RE = /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?\s*(Z|[+-]\d\d:?\d\d)?$/i;
 
@@ -735,7 +718,7 @@ export class CloudTrailAggregator {
       if (records !== undefined && value.eventTime === undefined && value.eventName === undefined) {
         if (!Array.isArray(records)) {
           this.stats.records++;
-          bad(join(path, 'Records'), `expected an array of CloudTrail records, got ${describe(records)}`);
+          bad(join(path, 'Records'), `expected an array of CloudTrail records, got ${describeJson(records)}`);
           return;
         }
         for (let i = 0; i < records.length; i++)
@@ -777,7 +760,7 @@ export class CloudTrailAggregator {
   /** A field that must be a string when present. */
   private str(v: unknown, field: string): string | undefined {
     if (typeof v === 'string') return v;
-    if (v !== undefined && v !== null) this.problem(field, `expected a string, got ${describe(v)}`);
+    if (v !== undefined && v !== null) this.problem(field, `expected a string, got ${describeJson(v)}`);
     return undefined;
   }
 
@@ -789,7 +772,7 @@ export class CloudTrailAggregator {
     this.stats.records++;
     const dot = path === '' ? '' : `${path}.`;
     if (!isObject(r)) {
-      bad(path || undefined, `expected a CloudTrail record (a JSON object), got ${describe(r)}`);
+      bad(path || undefined, `expected a CloudTrail record (a JSON object), got ${describeJson(r)}`);
       return;
     }
     // named property reads and no per-record closure: this runs once per event
@@ -801,13 +784,13 @@ export class CloudTrailAggregator {
         'eventTime',
         rawTime === undefined
           ? 'expected the event time, got nothing'
-          : `expected an ISO-8601 timestamp string, got ${describe(rawTime)}`,
+          : `expected an ISO-8601 timestamp string, got ${describeJson(rawTime)}`,
       );
     else if ((time = isoTime(rawTime)) === undefined)
-      this.problem('eventTime', `expected an ISO-8601 timestamp, got ${describe(rawTime)}`);
+      this.problem('eventTime', `expected an ISO-8601 timestamp, got ${describeJson(rawTime)}`);
     const eventName = r.eventName;
     if (typeof eventName !== 'string' || eventName === '')
-      this.problem('eventName', `expected the event name (a string), got ${describe(eventName)}`);
+      this.problem('eventName', `expected the event name (a string), got ${describeJson(eventName)}`);
     const eventSource = this.str(r.eventSource, 'eventSource') ?? 'unknown';
     const errorCode = this.str(r.errorCode, 'errorCode');
     const ip = this.str(r.sourceIPAddress, 'sourceIPAddress');
@@ -821,7 +804,7 @@ export class CloudTrailAggregator {
     let issuerArn: string | undefined;
     let creationDate: string | undefined;
     if (ui !== undefined && ui !== null) {
-      if (!isObject(ui)) this.problem('userIdentity', `expected an object, got ${describe(ui)}`);
+      if (!isObject(ui)) this.problem('userIdentity', `expected an object, got ${describeJson(ui)}`);
       else {
         type = this.str(ui.type, 'userIdentity.type');
         arn = this.str(ui.arn, 'userIdentity.arn');
@@ -835,7 +818,7 @@ export class CloudTrailAggregator {
           const attrs = sc.attributes;
           if (isObject(attrs) && typeof attrs.creationDate === 'string') creationDate = attrs.creationDate;
         } else if (sc !== undefined && sc !== null)
-          this.problem('userIdentity.sessionContext', `expected an object, got ${describe(sc)}`);
+          this.problem('userIdentity.sessionContext', `expected an object, got ${describeJson(sc)}`);
       }
     }
     // (the helpers above set it: read it back without the narrowing of the reset)

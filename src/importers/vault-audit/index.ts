@@ -18,7 +18,7 @@ import type {
   DiscoveryBatch,
 } from '../../inventory/import-discovery.js';
 import { LineReader, MAX_RECORD_CHARS, ProblemLog, isoTime } from '../cloudtrail/index.js';
-import { listFiles, openInput } from '../common.js';
+import { describeJson, isObject, listFiles, openInput, type Json } from '../common.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 /** Distinct request paths kept per identity. */
@@ -44,22 +44,6 @@ export interface VaultStats {
 
 export interface VaultReadResult extends ReadResult {
   stats: VaultStats;
-}
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string')
-    return v.trim() === ''
-      ? 'an empty string'
-      : `string ${JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v)}`;
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${v}`;
-  return typeof v;
 }
 
 /** Auth methods recognised as the prefix of a token's display name (`oidc-…`, `approle`, `token-…`). */
@@ -145,7 +129,7 @@ export class VaultAggregator {
   add(line: unknown, bad: Bad): void {
     this.stats.lines++;
     if (!isObject(line)) {
-      bad(undefined, `expected a Vault audit entry (a JSON object), got ${describe(line)}`);
+      bad(undefined, `expected a Vault audit entry (a JSON object), got ${describeJson(line)}`);
       return;
     }
     let ok = true;
@@ -157,29 +141,29 @@ export class VaultAggregator {
       const v = o[key];
       if (v === undefined || v === null) return undefined;
       if (typeof v === 'string') return v;
-      problem(prefix + key, `expected a string, got ${describe(v)}`);
+      problem(prefix + key, `expected a string, got ${describeJson(v)}`);
       return undefined;
     };
     const obj = (o: Json, key: string, prefix: string): Json | undefined => {
       const v = o[key];
       if (v === undefined || v === null) return undefined;
       if (isObject(v)) return v;
-      problem(prefix + key, `expected an object, got ${describe(v)}`);
+      problem(prefix + key, `expected an object, got ${describeJson(v)}`);
       return undefined;
     };
     const readAuth = (a: Json, prefix: string): Auth => {
       const ttl = a.token_ttl;
       if (ttl !== undefined && ttl !== null && (typeof ttl !== 'number' || !Number.isFinite(ttl)))
-        problem(`${prefix}token_ttl`, `expected a number of seconds, got ${describe(ttl)}`);
+        problem(`${prefix}token_ttl`, `expected a number of seconds, got ${describeJson(ttl)}`);
       const issued = str(a, 'token_issue_time', prefix);
       let issuedAt: string | undefined;
       if (issued !== undefined && (issuedAt = isoTime(issued)) === undefined)
-        problem(`${prefix}token_issue_time`, `expected an ISO-8601 timestamp, got ${describe(issued)}`);
+        problem(`${prefix}token_issue_time`, `expected an ISO-8601 timestamp, got ${describeJson(issued)}`);
       const policies: string[] = [];
       const p = a.policies;
       if (p !== undefined && p !== null) {
         if (!Array.isArray(p) || p.some((x) => typeof x !== 'string'))
-          problem(`${prefix}policies`, `expected a list of policy names, got ${describe(p)}`);
+          problem(`${prefix}policies`, `expected a list of policy names, got ${describeJson(p)}`);
         else policies.push(...(p as string[]));
       }
       return {
@@ -200,13 +184,13 @@ export class VaultAggregator {
         'time',
         rawTime === undefined
           ? 'expected the entry time, got nothing'
-          : `expected an ISO-8601 timestamp string, got ${describe(rawTime)}`,
+          : `expected an ISO-8601 timestamp string, got ${describeJson(rawTime)}`,
       );
     else if ((time = isoTime(rawTime)) === undefined)
-      problem('time', `expected an ISO-8601 timestamp, got ${describe(rawTime)}`);
+      problem('time', `expected an ISO-8601 timestamp, got ${describeJson(rawTime)}`);
     const type = line.type;
     if (typeof type !== 'string' || type === '')
-      problem('type', `expected the entry type (request, response …), got ${describe(type)}`);
+      problem('type', `expected the entry type (request, response …), got ${describeJson(type)}`);
     const authObj = obj(line, 'auth', '');
     const request = obj(line, 'request', '');
     const response = obj(line, 'response', '');
