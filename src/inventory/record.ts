@@ -1,6 +1,5 @@
 import type { Store } from '../store/store.js';
 import { rowToEvent } from '../ledger/ledger.js';
-import type { LedgerEvent } from '../ledger/event.js';
 import { foldEvents, type FieldProvenance, type SubjectState } from './fold.js';
 
 /** Directory facts about a principal named in a record. */
@@ -299,5 +298,3 @@ export function buildRecord(
     knownAt,
   };
 }
-
-export type { LedgerEvent };

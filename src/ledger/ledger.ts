@@ -1,14 +1,7 @@
 import { sql } from 'kysely';
 import type { Store, Tx } from '../store/store.js';
 import type { EventsTable } from '../store/schema.js';
-import {
-  canonicalJson,
-  GENESIS_HASH,
-  hashEvent,
-  type EventContext,
-  type LedgerEvent,
-  type NewEvent,
-} from './event.js';
+import { canonicalJson, hashEvent, type EventContext, type LedgerEvent, type NewEvent } from './event.js';
 import type { Keys } from './keys.js';
 import { checkpointBytes } from './checkpoint.js';
 
@@ -255,5 +248,3 @@ export function createLedger(options: LedgerOptions): Ledger {
     },
   };
 }
-
-export { GENESIS_HASH };
