@@ -7,6 +7,7 @@ import { registerImport } from './commands/import.js';
 import { registerIdentityCommands } from './commands/identities.js';
 import { registerLedger } from './commands/ledger.js';
 import { registerSummary } from './commands/summary.js';
+import { registerFingerprint } from './commands/fingerprint.js';
 
 /** Runs the CLI on `argv` (without `node` and the script) and returns the exit code. */
 export async function run(argv: string[], io: Omit<Io, 'json'>): Promise<number> {
@@ -29,6 +30,7 @@ export async function run(argv: string[], io: Omit<Io, 'json'>): Promise<number>
   registerIdentityCommands(program, state, g);
   registerLedger(program, state, g);
   registerSummary(program, state, g);
+  registerFingerprint(program, state, g);
   for (const c of program.commands) enablePositionalGlobals(c);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -11,6 +11,7 @@ import type { IdentityType } from '../importers/manifest/types.js';
 import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
 import { rowToFields } from './subjects.js';
 import { ValidationError } from '../domain/errors.js';
+import { linkFoundSecrets } from './link-secrets.js';
 
 /** A credential as a discovery source reports it: metadata and a keyed fingerprint, never a value. */
 export interface DiscoveredCredential {
@@ -75,6 +76,8 @@ export interface DiscoveryImportResult {
   identities: ImportCounts;
   credentials: ImportCounts;
   entitlements: ImportCounts;
+  /** Found secrets linked to the known credentials they are, in this import. */
+  linked: number;
   events: number;
 }
 
@@ -137,6 +140,7 @@ export async function importDiscovery(
     identities: emptyCounts(),
     credentials: emptyCounts(),
     entitlements: emptyCounts(),
+    linked: 0,
     events: 0,
   };
   const src = { source: batch.source };
@@ -225,7 +229,10 @@ export async function importDiscovery(
           };
           // A listing says what exists; a usage log only that something was used once, so it
           // never brings back a vanished identity or re-enables a disabled one.
-          if (batch.snapshot || d.status !== undefined) desired.status = d.status ?? 'active';
+          // A found secret linked to the known credential it is stays linked while it is seen.
+          const status = d.status ?? 'active';
+          if ((batch.snapshot || d.status !== undefined) && !(cur.status === 'linked' && status === 'active'))
+            desired.status = status;
           if (d.environment !== undefined) desired.environment = d.environment;
           if (d.createdAt !== undefined) desired.sourceCreatedAt = d.createdAt;
           // Usage only moves forward: an older export does not erase a later use.
@@ -493,6 +500,7 @@ export async function importDiscovery(
         }
       }
       opts.onProgress?.(batch.identities.length, batch.identities.length);
+      result.linked = (await linkFoundSecrets(w, batch.source, effectiveAt, result)).linked;
 
       if (w.appended > 0) {
         w.append([
@@ -507,6 +515,7 @@ export async function importDiscovery(
               identities: result.identities,
               credentials: result.credentials,
               entitlements: result.entitlements,
+              linked: result.linked,
             },
             effectiveAt,
           },

@@ -19,6 +19,7 @@ import type { Tx } from '../store/store.js';
 import { PrincipalIndex } from './principals.js';
 import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
 import { rowToFields } from './subjects.js';
+import { linkFoundSecrets } from './link-secrets.js';
 
 export interface ManifestImportResult {
   identities: ImportCounts;
@@ -27,6 +28,8 @@ export interface ManifestImportResult {
   principalsCreated: string[];
   services: number;
   vendors: number;
+  /** Found secrets linked to the credentials declared here, in this import. */
+  linked: number;
   events: number;
   files: ManifestParseResult['files'];
 }
@@ -152,6 +155,7 @@ export async function importManifests(
     principalsCreated: [...newPrincipals.keys()],
     services: 0,
     vendors: 0,
+    linked: 0,
     events: 0,
     files: parsed.files,
   };
@@ -335,6 +339,7 @@ export async function importManifests(
           kind: orNull(c.kind),
           externalId: c.id,
           status: 'active',
+          fingerprint: orNull(c.fingerprint),
           issuedAt: orNull(c.issuedAt),
           lastRotatedAt: orNull(c.lastRotatedAt),
           expiresAt: orNull(c.expiresAt),
@@ -348,7 +353,7 @@ export async function importManifests(
           want.locations = nonEmpty(
             [...new Set([...(c.locations ?? []), ...((known.locations as string[] | null) ?? [])])].sort(),
           );
-          for (const k of ['kind', 'issuedAt', 'lastRotatedAt', 'expiresAt'] as const)
+          for (const k of ['kind', 'fingerprint', 'issuedAt', 'lastRotatedAt', 'expiresAt'] as const)
             if (want[k] === null) delete want[k];
         }
         w.append(
@@ -444,6 +449,7 @@ export async function importManifests(
       else result.identities.vanished += 1;
     }
     opts.onProgress?.(parsed.identities.length, parsed.identities.length);
+    result.linked = (await linkFoundSecrets(w, 'manifest', effectiveAt, result)).linked;
 
     if (w.appended > 0) {
       result.events = w.appended + 1;
@@ -457,6 +463,7 @@ export async function importManifests(
             identities: result.identities,
             credentials: result.credentials,
             entitlements: result.entitlements,
+            linked: result.linked,
           },
           effectiveAt,
         },

@@ -70,6 +70,8 @@ export interface AccountabilityRecord {
   revocation: { triggers: string[]; owner: string | null; runbook: string | null };
   sponsor: string | null;
   manifestFile: string | null;
+  /** For a secret found in code that is a known credential: that credential's id (status `linked`). */
+  linkedTo: string | null;
   credentials: CredentialRecord[];
   entitlements: EntitlementRecord[];
   principals: Record<string, PrincipalInfo>;
@@ -285,6 +287,7 @@ export function buildRecord(
     },
     sponsor: str(f.sponsor),
     manifestFile: str(f.manifestFile),
+    linkedTo: str(f.linkedTo),
     credentials,
     entitlements,
     principals,

@@ -49,6 +49,7 @@ const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
     'attributes',
     'sightings',
     'source_created_at',
+    'linked_to',
     'first_seen',
     'last_seen',
     'last_used_at',

@@ -257,6 +257,14 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
         }
       },
     },
+    '2026-11-23T02-secret-links': {
+      // A secret found in code that turns out to be a known credential is linked to it.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('identities').addColumn('linked_to', 'text').execute();
+        await db.schema.createIndex('identities_kind').on('identities').column('kind').execute();
+      },
+    },
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

@@ -93,6 +93,8 @@ export interface IdentitiesTable {
   attributes: string | null;
   sightings: string | null;
   source_created_at: string | null;
+  /** For a found secret that is a known credential: that credential's id. */
+  linked_to: string | null;
   first_seen: string;
   last_seen: string;
   last_used_at: string | null;

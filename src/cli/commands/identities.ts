@@ -150,6 +150,10 @@ function renderRecord(r: AccountabilityRecord): string {
     ['external id', r.externalId],
     ['environment', r.environment],
     ['status', r.status],
+    [
+      'linked to',
+      r.linkedTo ? `credential ${r.linkedTo} (this found secret is that known credential)` : null,
+    ],
     ['sensitivity', r.sensitivity],
     [
       'service',

@@ -275,6 +275,7 @@ function loadDocuments(file: string, text: string, problems: Problem[]): SourceD
 const PRINCIPAL_RE = /^(person|team):\S+$/;
 const DURATION_RE = /^\d+[hdwy]$/;
 const TRIGGER_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const FINGERPRINT_RE = /^hmac-sha256:[0-9a-f]{64}$/;
 
 const MSG = {
   string: 'expected string',
@@ -286,6 +287,7 @@ const MSG = {
   type: `expected one of ${IDENTITY_TYPES.join(', ')}`,
   sensitivity: `expected one of ${SENSITIVITIES.join(', ')}`,
   actions: 'expected non-empty list of actions',
+  fingerprint: 'expected hmac-sha256:<64 hex digits> from `steward fingerprint` (never the secret itself)',
   trigger:
     'expected kebab-case trigger such as decommission, compromise, role-change, owner-departure or contract-end',
 } as const;
@@ -385,6 +387,9 @@ const identitySchema = obj({
           obj({
             id: req(text()),
             kind: opt(text()),
+            fingerprint: opt(
+              z.string({ error: MSG.fingerprint }).regex(FINGERPRINT_RE, { error: MSG.fingerprint }),
+            ),
             issuedAt: time(),
             lastRotatedAt: time(),
             expiresAt: time(),
@@ -460,6 +465,7 @@ function toIdentity(file: string, line: number, d: IdentityDoc): ManifestIdentit
       compact({
         id: c.id,
         kind: c.kind,
+        fingerprint: c.fingerprint,
         issuedAt: c.issuedAt,
         lastRotatedAt: c.lastRotatedAt,
         expiresAt: c.expiresAt,
@@ -630,7 +636,12 @@ function issuesToProblems(
       }
       continue;
     }
-    const got = describeValue(valueAt(doc.value, path));
+    const value = valueAt(doc.value, path);
+    // A wrong fingerprint may be the secret itself, pasted by mistake: say its shape, never its content.
+    const got =
+      path[path.length - 1] === 'fingerprint' && typeof value === 'string'
+        ? `a string of ${value.length} characters`
+        : describeValue(value);
     const problem: Problem = { file, line: doc.locate(path), message: `${issue.message}, got ${got}` };
     if (path.length) problem.field = formatFieldPath(path);
     problems.push(problem);

@@ -24,6 +24,8 @@ export type PrincipalRef = string;
 export interface ManifestCredential {
   id: string;
   kind?: string;
+  /** The secret's keyed fingerprint (`steward fingerprint`), never the secret itself. */
+  fingerprint?: string;
   issuedAt?: string; // ISO-8601 UTC, normalised
   lastRotatedAt?: string;
   expiresAt?: string;
