@@ -8,6 +8,7 @@ import { registerIdentityCommands } from './commands/identities.js';
 import { registerLedger } from './commands/ledger.js';
 import { registerSummary } from './commands/summary.js';
 import { registerFingerprint } from './commands/fingerprint.js';
+import { registerPolicy } from './commands/policy.js';
 
 /** Runs the CLI on `argv` (without `node` and the script) and returns the exit code. */
 export async function run(argv: string[], io: Omit<Io, 'json'>): Promise<number> {
@@ -31,6 +32,7 @@ export async function run(argv: string[], io: Omit<Io, 'json'>): Promise<number>
   registerLedger(program, state, g);
   registerSummary(program, state, g);
   registerFingerprint(program, state, g);
+  registerPolicy(program, state, g);
   for (const c of program.commands) enablePositionalGlobals(c);
   try {
     await program.parseAsync(argv, { from: 'user' });

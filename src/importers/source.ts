@@ -10,6 +10,8 @@ export interface ReadOptions {
   keys: Pick<Keys, 'fingerprint'>;
   /** Inputs larger than this many bytes are refused (default 4 GiB). */
   maxBytes?: number;
+  /** Read a git repository's every commit instead of its files (`--history`; sources that scan repositories). */
+  history?: boolean;
 }
 
 /** What a source importer produced: the batch and what it skipped. */
@@ -17,6 +19,8 @@ export interface ReadResult {
   batch: DiscoveryBatch;
   /** Records skipped with `--skip-invalid`, each with where and why. */
   skipped: Problem[];
+  /** What the person running the import should know about the read (e.g. files scanned and passed over). */
+  notes?: string[];
 }
 
 /**

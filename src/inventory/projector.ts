@@ -4,7 +4,7 @@ import { columnsOf, encodeValue, tableOf, toColumn, type SubjectTable } from './
 
 /** Whether an event type brings a new subject into being (its projection row is inserted). */
 export function isCreation(type: string): boolean {
-  return type.endsWith('.created');
+  return type.endsWith('.created') || type === 'finding.opened';
 }
 
 const WITH_SEEN = new Set<SubjectTable>(['identities', 'credentials']);

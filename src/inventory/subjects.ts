@@ -1,6 +1,6 @@
 /** The projection table each kind of subject lives in, and how its fields map to columns. */
 export type SubjectTable =
-  'identities' | 'credentials' | 'entitlements' | 'principals' | 'services' | 'vendors';
+  'identities' | 'credentials' | 'entitlements' | 'principals' | 'services' | 'vendors' | 'findings';
 
 /** Columns whose values are JSON-encoded arrays or objects. */
 const JSON_COLUMNS = new Set([
@@ -11,6 +11,8 @@ const JSON_COLUMNS = new Set([
   'actions',
   'attributes',
   'sightings',
+  'frameworks',
+  'exception',
 ]);
 
 const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
@@ -104,6 +106,26 @@ const TABLE_COLUMNS: Record<SubjectTable, readonly string[]> = {
   ],
   services: ['id', 'name', 'owner', 'system', 'description', 'updated_seq'],
   vendors: ['id', 'name', 'contracting_owner', 'contract_ends', 'updated_seq'],
+  findings: [
+    'id',
+    'natural_key',
+    'rule',
+    'identity_id',
+    'subject_name',
+    'title',
+    'severity',
+    'status',
+    'assignee',
+    'assigned_role',
+    'due_at',
+    'first_seen',
+    'last_seen',
+    'resolved_at',
+    'frameworks',
+    'exception',
+    'exception_expires_at',
+    'updated_seq',
+  ],
 };
 
 /** Columns not carried in event payloads: maintained by the projector. */
@@ -127,6 +149,8 @@ export function tableOf(subject: string): { table: SubjectTable; id: string } | 
       return { table: 'services', id: subject };
     case 'vendor':
       return { table: 'vendors', id: subject };
+    case 'finding':
+      return { table: 'findings', id: subject.slice(colon + 1) };
     default:
       return undefined;
   }

@@ -265,6 +265,42 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex('identities_kind').on('identities').column('kind').execute();
       },
     },
+    '2026-11-23T03-findings': {
+      // Findings of policy-as-code rules (projected from finding.* events) and daily metrics.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('findings')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('natural_key', 'text', (c) => c.notNull().unique())
+          .addColumn('rule', 'text', (c) => c.notNull())
+          .addColumn('identity_id', 'text', (c) => c.notNull().references('identities.id'))
+          .addColumn('subject_name', 'text')
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('assignee', 'text')
+          .addColumn('assigned_role', 'text')
+          .addColumn('due_at', 'text')
+          .addColumn('first_seen', 'text', (c) => c.notNull())
+          .addColumn('last_seen', 'text', (c) => c.notNull())
+          .addColumn('resolved_at', 'text')
+          .addColumn('frameworks', 'text')
+          .addColumn('exception', 'text')
+          .addColumn('exception_expires_at', 'text')
+          .addColumn('updated_seq', 'bigint', (c) => c.notNull())
+          .execute();
+        for (const col of ['identity_id', 'status', 'rule', 'assignee']) {
+          await db.schema.createIndex(`findings_${col}`).on('findings').column(col).execute();
+        }
+        await db.schema
+          .createTable('metrics_daily')
+          .addColumn('day', 'text', (c) => c.primaryKey())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('recorded_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

@@ -138,6 +138,27 @@ export interface EntitlementsTable {
   updated_seq: number;
 }
 
+export interface FindingsTable {
+  id: string;
+  natural_key: string; // <rule>|<identity id>
+  rule: string;
+  identity_id: string;
+  subject_name: string | null;
+  title: string;
+  severity: string;
+  status: string; // open | resolved | excepted
+  assignee: string | null;
+  assigned_role: string | null;
+  due_at: string | null;
+  first_seen: string;
+  last_seen: string;
+  resolved_at: string | null;
+  frameworks: string | null;
+  exception: string | null;
+  exception_expires_at: string | null;
+  updated_seq: number;
+}
+
 export interface Database {
   events: EventsTable;
   ledger_head: LedgerHeadTable;
@@ -148,5 +169,7 @@ export interface Database {
   identities: IdentitiesTable;
   credentials: CredentialsTable;
   entitlements: EntitlementsTable;
+  findings: FindingsTable;
+  metrics_daily: { day: string; data: string; recorded_at: string };
   meta: { key: string; value: string };
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -128,18 +128,44 @@ export function redact(url: string): string {
   }
 }
 
+/**
+ * Applies pending migrations in one transaction. A small runner rather than Kysely's Migrator:
+ * the Migrator finds its tables by introspecting every schema on the server, which races with
+ * other schemas being created and dropped (parallel test runs, other tenants). The table and
+ * its columns are the ones the Migrator used, so existing databases carry on.
+ */
 async function migrate(store: Store): Promise<void> {
-  const migrator = new Migrator({
-    db: store.db,
-    provider: migrationsFor(store.dialect),
-    migrationTableName: 'steward_migrations',
-    migrationLockTableName: 'steward_migrations_lock',
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error');
+  const migrations = await migrationsFor(store.dialect).getMigrations();
+  const names = Object.keys(migrations).sort();
+  const createTable = sql`create table if not exists steward_migrations (name varchar(255) primary key, timestamp varchar(255) not null)`;
+  try {
+    await createTable.execute(store.db);
+  } catch {
+    await createTable.execute(store.db); // another process created it at the same moment
+  }
+  let current = '?';
+  try {
+    await store.db.transaction().execute(async (tx) => {
+      // one migrator per database (PostgreSQL: per schema) at a time; SQLite's write lock does this
+      if (store.dialect === 'postgres')
+        await sql`select pg_advisory_xact_lock(hashtext(current_schema()))`.execute(tx);
+      const done = new Set(
+        (await sql<{ name: string }>`select name from steward_migrations`.execute(tx)).rows.map(
+          (r) => r.name,
+        ),
+      );
+      for (const name of names) {
+        if (done.has(name)) continue;
+        current = name;
+        await migrations[name]!.up(tx);
+        await sql`insert into steward_migrations (name, timestamp) values (${name}, ${new Date().toISOString()})`.execute(
+          tx,
+        );
+      }
+    });
+  } catch (error) {
     throw new ConfigurationError(
-      `migration ${failed?.migrationName ?? '?'} failed on ${store.location}: ${String((error as Error).message ?? error)}`,
+      `migration ${current} failed on ${store.location}: ${String((error as Error).message ?? error)}`,
       { cause: error },
     );
   }

@@ -114,19 +114,23 @@ export function registerIdentityCommands(program: Command, io: Io, g: () => Glob
     .option('--effective-at <time>', 'when the assignment took effect (default: now)')
     .action(
       async (ref: string, flags: { role: string; to: string; reason: string; effectiveAt?: string }) => {
-        await withSteward(g(), async (s) => {
-          const r = await assignRole(s, ref, flags.role, flags.to, {
-            actor: actorOf(g()),
-            reason: flags.reason,
-            ...(flags.effectiveAt ? { effectiveAt: flags.effectiveAt } : {}),
-          });
-          if (io.json) return printJson(io, r);
-          io.out.write(
-            r.changed
-              ? `${r.name}: ${r.role} ${r.from ?? '(nobody)'} → ${r.to} (event ${r.seq})\n`
-              : `${r.name}: ${r.role} is already ${r.to}; nothing recorded\n`,
-          );
-        });
+        await withSteward(
+          g(),
+          async (s) => {
+            const r = await assignRole(s, ref, flags.role, flags.to, {
+              actor: actorOf(g()),
+              reason: flags.reason,
+              ...(flags.effectiveAt ? { effectiveAt: flags.effectiveAt } : {}),
+            });
+            if (io.json) return printJson(io, r);
+            io.out.write(
+              r.changed
+                ? `${r.name}: ${r.role} ${r.from ?? '(nobody)'} → ${r.to} (event ${r.seq})\n`
+                : `${r.name}: ${r.role} is already ${r.to}; nothing recorded\n`,
+            );
+          },
+          { reevaluate: io },
+        );
       },
     );
 }

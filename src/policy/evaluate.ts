@@ -1,0 +1,294 @@
+import type { InventoryDeps } from '../inventory/context.js';
+import { newId } from '../inventory/context.js';
+import type { LedgerWriter } from '../ledger/ledger.js';
+import type { FindingsTable } from '../store/schema.js';
+import { loadDirectory, loadDocuments, type NhiDocument, type PrincipalDoc } from './document.js';
+import type { Route, Rule, Severity } from './rules.js';
+
+/** Days to resolve a finding, by severity (overridable per install). */
+export type Sla = Record<Severity, number>;
+export const DEFAULT_SLA: Sla = { critical: 7, high: 30, medium: 90, low: 180 };
+
+/** The rule that stands for "nobody accountable": raised when a finding can be routed to no one. */
+export const NOBODY_ACCOUNTABLE = 'nobody-accountable';
+
+export interface EvaluateOptions {
+  rules: Rule[];
+  actor: string;
+  reason?: string;
+  /** Evaluation time (default: the clock). */
+  now?: Date;
+  /** Only these identities (incremental); default every identity. */
+  ids?: string[];
+  sla?: Partial<Sla>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvaluationResult {
+  identities: number;
+  rules: number;
+  opened: number;
+  reopened: number;
+  resolved: number;
+  reassigned: number;
+  exceptionsExpired: number;
+  /** Open findings of the evaluated identities after this evaluation. */
+  open: number;
+  /** Rules that failed at run time on some identity (first few). */
+  errors: { rule: string; identity: string; message: string }[];
+  events: number;
+}
+
+interface Holding {
+  rule: Rule;
+  assignee: string | null;
+  assignedRole: string | null;
+}
+
+const ROUTE_FIELD: Record<Route, (d: NhiDocument) => PrincipalDoc | undefined> = {
+  business: (d) => d.owners.business,
+  technical: (d) => d.owners.technical,
+  control: (d) => d.owners.control,
+  primary: (d) => d.primaryTeam,
+  revocation: (d) => d.revocation.owner,
+};
+
+/**
+ * Who must act on a finding: the role its rule routes to, else the primary team, else the
+ * control owner, else any other owner (business, technical, revocation). A departed person is
+ * nobody: the finding falls through to the next. When no one is left, nobody is accountable.
+ */
+export function route(rule: Rule, d: NhiDocument): { assignee: string | null; role: string | null } {
+  const candidates: [string, PrincipalDoc | undefined][] = [
+    [rule.routeTo, ROUTE_FIELD[rule.routeTo](d)],
+    ['primary', d.primaryTeam],
+    ['control', d.owners.control],
+    // then anyone else accountable for it, before concluding that nobody is
+    ['business', d.owners.business],
+    ['technical', d.owners.technical],
+    ['revocation', d.revocation.owner],
+  ];
+  for (const [role, p] of candidates) {
+    if (p && p.status !== 'departed') return { assignee: p.ref, role };
+  }
+  return { assignee: null, role: null };
+}
+
+const addDays = (t: Date, days: number) => new Date(t.getTime() + days * 86_400_000).toISOString();
+
+/**
+ * Evaluates the rules over every identity (or the given ones) and records what changed as
+ * ledger events, in one transaction: `finding.opened` (new), `finding.reopened` (it came
+ * back), `finding.resolved` (the condition cleared), `finding.reassigned` (its accountable
+ * owner changed), `finding.exception-expired` (an exception ran out while the condition still
+ * holds) and `finding.changed` (the rule's title, severity or frameworks changed). A finding
+ * is identified by (rule, identity). `lastSeen` of findings that still hold is bookkeeping,
+ * not evidence: it is set in place, not by an event.
+ */
+export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Promise<EvaluationResult> {
+  const now = opts.now ?? deps.now();
+  const nowIso = now.toISOString();
+  const sla: Sla = { ...DEFAULT_SLA, ...opts.sla };
+  const byId = new Map(opts.rules.map((r) => [r.id, r]));
+  const nobody = byId.get(NOBODY_ACCOUNTABLE);
+  const result: EvaluationResult = {
+    identities: 0,
+    rules: opts.rules.length,
+    opened: 0,
+    reopened: 0,
+    resolved: 0,
+    reassigned: 0,
+    exceptionsExpired: 0,
+    open: 0,
+    errors: [],
+    events: 0,
+  };
+  return deps.ledger.write({ actor: opts.actor, reason: opts.reason ?? 'policy evaluation' }, async (w) => {
+    const total = opts.ids
+      ? opts.ids.length
+      : Number(
+          (
+            await w.tx
+              .selectFrom('identities')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirst()
+          )?.n ?? 0,
+        );
+    const dir = await loadDirectory(w.tx);
+    for await (const docs of loadDocuments(w.tx, { dir, ...(opts.ids ? { ids: opts.ids } : {}) })) {
+      const ids = docs.map((d) => d.id);
+      const existing = new Map<string, Map<string, FindingsTable>>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        for (const f of await w.tx
+          .selectFrom('findings')
+          .selectAll()
+          .where('identity_id', 'in', ids.slice(i, i + 1000))
+          .execute()) {
+          let m = existing.get(f.identity_id);
+          if (!m) existing.set(f.identity_id, (m = new Map<string, FindingsTable>()));
+          m.set(f.rule, f);
+        }
+      }
+      for (const doc of docs) {
+        const holds = new Map<string, Holding>();
+        let unrouted = false;
+        for (const rule of opts.rules) {
+          let hit = false;
+          try {
+            hit = rule.test({ nhi: doc, now, params: rule.params });
+          } catch (e) {
+            if (result.errors.length < 20)
+              result.errors.push({
+                rule: rule.id,
+                identity: doc.id,
+                message: (e as Error).message.split('\n')[0]!,
+              });
+          }
+          if (!hit) continue;
+          const r = route(rule, doc);
+          if (!r.assignee) unrouted = true;
+          holds.set(rule.id, { rule, assignee: r.assignee, assignedRole: r.role });
+        }
+        // A finding nobody can be assigned: "nobody accountable" is itself a critical finding.
+        if (unrouted && nobody && !holds.has(nobody.id) && doc.status === 'active') {
+          holds.set(nobody.id, { rule: nobody, assignee: null, assignedRole: null });
+        }
+        applyTransitions(
+          w,
+          doc,
+          holds,
+          existing.get(doc.id) ?? new Map<string, FindingsTable>(),
+          byId,
+          nowIso,
+          now,
+          sla,
+          result,
+        );
+      }
+      // Bookkeeping: findings that still hold were seen now.
+      await w.flush();
+      for (let i = 0; i < ids.length; i += 1000) {
+        await w.tx
+          .updateTable('findings')
+          .set({ last_seen: nowIso })
+          .where('identity_id', 'in', ids.slice(i, i + 1000))
+          .where('status', 'in', ['open', 'excepted'])
+          .execute();
+      }
+      result.identities += docs.length;
+      opts.onProgress?.(result.identities, total);
+    }
+    await w.flush();
+    result.events = w.appended;
+    return result;
+  });
+}
+
+function applyTransitions(
+  w: LedgerWriter,
+  doc: NhiDocument,
+  holds: Map<string, Holding>,
+  /** This identity's findings by rule. */
+  existing: Map<string, FindingsTable>,
+  rules: Map<string, Rule>,
+  nowIso: string,
+  now: Date,
+  sla: Sla,
+  result: EvaluationResult,
+): void {
+  const emit = (
+    type: string,
+    id: string,
+    set: Record<string, unknown>,
+    extra: Record<string, unknown> = {},
+  ) =>
+    w.append([
+      {
+        type,
+        subject: `finding:${id}`,
+        identityId: doc.id,
+        payload: { ...extra, set },
+        effectiveAt: nowIso,
+      },
+    ]);
+  for (const [ruleId, h] of holds) {
+    const key = `${ruleId}|${doc.id}`;
+    const cur = existing.get(ruleId);
+    const { rule } = h;
+    const due = addDays(now, sla[rule.severity]);
+    if (!cur) {
+      emit('finding.opened', newId('fnd'), {
+        naturalKey: key,
+        rule: ruleId,
+        identityId: doc.id,
+        subjectName: doc.name,
+        title: rule.title,
+        severity: rule.severity,
+        status: 'open',
+        assignee: h.assignee,
+        assignedRole: h.assignedRole,
+        dueAt: due,
+        firstSeen: nowIso,
+        lastSeen: nowIso,
+        frameworks: rule.frameworks,
+      });
+      result.opened += 1;
+      result.open += 1;
+      continue;
+    }
+    if (cur.status === 'resolved') {
+      emit('finding.reopened', cur.id, {
+        status: 'open',
+        resolvedAt: null,
+        lastSeen: nowIso,
+        dueAt: due,
+        assignee: h.assignee,
+        assignedRole: h.assignedRole,
+        title: rule.title,
+        severity: rule.severity,
+        frameworks: rule.frameworks,
+      });
+      result.reopened += 1;
+      result.open += 1;
+      continue;
+    }
+    if (cur.status === 'excepted') {
+      if (cur.exception_expires_at && cur.exception_expires_at <= nowIso) {
+        emit(
+          'finding.exception-expired',
+          cur.id,
+          { status: 'open', exception: null, exceptionExpiresAt: null, lastSeen: nowIso, dueAt: due },
+          { exception: JSON.parse(cur.exception ?? 'null') as unknown },
+        );
+        result.exceptionsExpired += 1;
+        result.open += 1;
+      }
+      continue;
+    }
+    result.open += 1;
+    if (cur.assignee !== h.assignee || cur.assigned_role !== h.assignedRole) {
+      emit(
+        'finding.reassigned',
+        cur.id,
+        { assignee: h.assignee, assignedRole: h.assignedRole },
+        { from: cur.assignee },
+      );
+      result.reassigned += 1;
+    }
+    const frameworks = JSON.stringify(rule.frameworks);
+    if (cur.title !== rule.title || cur.severity !== rule.severity || cur.frameworks !== frameworks) {
+      emit('finding.changed', cur.id, {
+        title: rule.title,
+        severity: rule.severity,
+        frameworks: rule.frameworks,
+      });
+    }
+  }
+  // Findings of evaluated rules whose condition cleared.
+  for (const f of existing.values()) {
+    if (holds.has(f.rule) || f.status === 'resolved') continue;
+    if (!rules.has(f.rule)) continue; // a rule not loaded now says nothing either way
+    emit('finding.resolved', f.id, { status: 'resolved', resolvedAt: nowIso });
+    result.resolved += 1;
+  }
+}
