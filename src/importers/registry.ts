@@ -27,6 +27,16 @@ export const SOURCES: Record<string, { description: string; load: () => Promise<
       'Kubernetes ServiceAccounts, token Secrets and RBAC bindings (kubectl get … -A -o json/yaml, or manifests)',
     load: async () => (await import('./kubernetes/index.js')).importer,
   },
+  gcp: {
+    description:
+      'Google Cloud service accounts, keys and IAM bindings (Cloud Asset Inventory exports, gcloud keys/service-accounts list JSON) and their usage (Cloud Audit Logs)',
+    load: async () => (await import('./gcp/index.js')).importer,
+  },
+  entra: {
+    description:
+      'Microsoft Entra ID applications and service principals with secrets, certificates and granted permissions (Graph v1.0 listings), and their use (Entra audit and sign-in logs, Azure Activity log)',
+    load: async () => (await import('./entra/index.js')).importer,
+  },
   gitleaks: {
     description:
       'gitleaks findings (JSON report or SARIF): leaked secrets as unmanaged identities, by fingerprint',
