@@ -37,9 +37,19 @@ export const SOURCES: Record<string, { description: string; load: () => Promise<
       'Microsoft Entra ID applications and service principals with secrets, certificates and granted permissions (Graph v1.0 listings), and their use (Entra audit and sign-in logs, Azure Activity log)',
     load: async () => (await import('./entra/index.js')).importer,
   },
+  github: {
+    description:
+      'GitHub organisation audit logs (usage of tokens, apps, bots, deploy keys; secret-scanning alerts) or REST listings of deploy keys, app installations and fine-grained PATs',
+    load: async () => (await import('./github/index.js')).importer,
+  },
   gitleaks: {
     description:
       'gitleaks findings (JSON report or SARIF): leaked secrets as unmanaged identities, by fingerprint',
     load: async () => (await import('./gitleaks/index.js')).importer,
+  },
+  secrets: {
+    description:
+      'secrets in folders, or with --history in every commit of git repositories (secretlint): unmanaged identities, by fingerprint',
+    load: async () => (await import('./secrets/index.js')).importer,
   },
 };

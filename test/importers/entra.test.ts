@@ -3,8 +3,9 @@ import path from 'node:path';
 import { createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { dumpDatabase } from '../helpers/dump.js';
 import { describe, it, expect } from 'vitest';
-import { dialects, withSteward, type TestEnv } from '../helpers/steward.js';
+import { dialects, withSteward } from '../helpers/steward.js';
 import { corpus, corporaAvailable } from '../helpers/corpora.js';
 import { tempFiles } from '../helpers/files.js';
 import {
@@ -21,7 +22,6 @@ import { importDiscovery, type DiscoveryBatch } from '../../src/inventory/import
 import { loadRecord } from '../../src/inventory/record.js';
 import { resolveIdentity } from '../../src/inventory/queries.js';
 import { ValidationError } from '../../src/domain/errors.js';
-import type { Database } from '../../src/store/schema.js';
 import type { Steward } from '../../src/app.js';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'entra');
@@ -76,35 +76,6 @@ async function record(s: Steward, externalId: string) {
 /** The attributes a record shows for one sighting (`entra:<scope>`). */
 const under = (attributes: Record<string, unknown>, sighting: string) =>
   attributes[sighting] as Record<string, unknown>;
-
-const TABLES: (keyof Database)[] = [
-  'events',
-  'ledger_head',
-  'checkpoints',
-  'principals',
-  'services',
-  'vendors',
-  'identities',
-  'credentials',
-  'entitlements',
-  'meta',
-];
-
-/** Every row of every table (the ledger's event payloads included), as text. */
-async function dumpDatabase(env: TestEnv): Promise<string> {
-  const parts: string[] = [];
-  for (const t of TABLES) {
-    parts.push(
-      JSON.stringify(
-        await env.steward.store.db
-          .selectFrom(t as 'events')
-          .selectAll()
-          .execute(),
-      ),
-    );
-  }
-  return parts.join('\n');
-}
 
 /** A copy of the fixture listing in a temp folder, with its JSON files changed by `edit`. */
 function listingCopy(edit: (name: string, json: Record<string, unknown>) => void = () => {}): string {

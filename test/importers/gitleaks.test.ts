@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
 import { sourceAttributes } from '../helpers/files.js';
+import { dumpDatabase } from '../helpers/dump.js';
 import { describe, it, expect } from 'vitest';
 import { dialects, withSteward, type TestEnv } from '../helpers/steward.js';
 import { corpus, corporaAvailable } from '../helpers/corpora.js';
@@ -10,7 +11,6 @@ import { importer } from '../../src/importers/gitleaks/index.js';
 import { importDiscovery } from '../../src/inventory/import-discovery.js';
 import { resolveIdentity } from '../../src/inventory/queries.js';
 import { ValidationError } from '../../src/domain/errors.js';
-import type { Database } from '../../src/store/schema.js';
 import type { ReadOptions } from '../../src/importers/source.js';
 
 const GL = 'secret-scanning/gitleaks-testdata';
@@ -24,35 +24,6 @@ const testKeys: ReadOptions['keys'] = {
   fingerprint: (s) => 'hmac-sha256:' + createHmac('sha256', 'test-key').update(s, 'utf8').digest('hex'),
 };
 const opts = (skipInvalid = false): ReadOptions => ({ skipInvalid, keys: testKeys });
-
-const TABLES: (keyof Database)[] = [
-  'events',
-  'ledger_head',
-  'checkpoints',
-  'principals',
-  'services',
-  'vendors',
-  'identities',
-  'credentials',
-  'entitlements',
-  'meta',
-];
-
-/** Every row of every table (the ledger's event payloads included), as text. */
-async function dumpDatabase(env: TestEnv): Promise<string> {
-  const parts: string[] = [];
-  for (const t of TABLES) {
-    parts.push(
-      JSON.stringify(
-        await env.steward.store.db
-          .selectFrom(t as 'events')
-          .selectAll()
-          .execute(),
-      ),
-    );
-  }
-  return parts.join('\n');
-}
 
 async function credentialOf(env: TestEnv, externalId: string) {
   const id = await resolveIdentity(env.steward.store, externalId);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createHmac } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { sourceAttributes } from '../helpers/files.js';
+import { dumpDatabase } from '../helpers/dump.js';
 import { describe, it, expect } from 'vitest';
 import { dialects, withSteward, type TestEnv } from '../helpers/steward.js';
 import { corpus, corporaAvailable } from '../helpers/corpora.js';
@@ -11,7 +12,6 @@ import { importer } from '../../src/importers/kubernetes/index.js';
 import { importDiscovery, type DiscoveryBatch } from '../../src/inventory/import-discovery.js';
 import { resolveIdentity } from '../../src/inventory/queries.js';
 import { ValidationError } from '../../src/domain/errors.js';
-import type { Database } from '../../src/store/schema.js';
 import type { ReadOptions } from '../../src/importers/source.js';
 
 const COMBINED_JSON = corpus('kubernetes-rbac/combined.json');
@@ -24,35 +24,6 @@ const testKeys: ReadOptions['keys'] = {
   fingerprint: (s) => 'hmac-sha256:' + createHmac('sha256', 'test-key').update(s, 'utf8').digest('hex'),
 };
 const opts = (skipInvalid = false): ReadOptions => ({ skipInvalid, keys: testKeys });
-
-const TABLES: (keyof Database)[] = [
-  'events',
-  'ledger_head',
-  'checkpoints',
-  'principals',
-  'services',
-  'vendors',
-  'identities',
-  'credentials',
-  'entitlements',
-  'meta',
-];
-
-/** Every row of every table, as text. */
-async function dumpDatabase(env: TestEnv): Promise<string> {
-  const parts: string[] = [];
-  for (const t of TABLES) {
-    parts.push(
-      JSON.stringify(
-        await env.steward.store.db
-          .selectFrom(t as 'events')
-          .selectAll()
-          .execute(),
-      ),
-    );
-  }
-  return parts.join('\n');
-}
 
 interface EntRow {
   resource: string;

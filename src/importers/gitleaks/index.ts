@@ -31,30 +31,14 @@ import parser, { type Token } from 'stream-json/parser.js';
 import Assembler from 'stream-json/assembler.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
-import type { DiscoveredIdentity, DiscoveryBatch } from '../../inventory/import-discovery.js';
+import type { DiscoveryBatch } from '../../inventory/import-discovery.js';
+import { AWS_KEY_ID, identitiesOf, type Finding } from '../findings.js';
 import { describeValue, formatFieldPath } from '../manifest/parse.js';
 import { listFiles, normaliseTimestamp, openInput, sniff, type OpenedInput } from '../common.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 type Seg = string | number;
 type Obj = Record<string, unknown>;
-
-/** One finding once read: everything but the secret itself. */
-interface Finding {
-  fingerprint: string;
-  redacted: boolean;
-  awsAccessKeyId: string | undefined;
-  rule: string;
-  description: string | undefined;
-  file: string;
-  line: number;
-  commit: string | undefined;
-  author: string | undefined;
-  email: string | undefined;
-  date: string | undefined;
-  /** Report order, to break ties between findings of the same date. */
-  order: number;
-}
 
 /** The parts of a finding as a report states them (the secret only until it is fingerprinted). */
 interface RawFinding {
@@ -73,7 +57,6 @@ interface RawFinding {
 }
 
 const SOURCE = 'gitleaks';
-const AWS_KEY_ID = /\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\b/;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -268,6 +251,7 @@ class Report {
       redacted,
       awsAccessKeyId,
       rule,
+      kind: credentialKind(rule),
       description,
       file,
       line,
@@ -287,60 +271,6 @@ class Report {
     if (!required && (v === undefined || v === null)) return undefined;
     return this.fail(at, `expected ${what}, got ${describeValue(v)}`);
   }
-}
-
-/** Findings grouped by secret: one identity with one credential each. */
-function identitiesOf(findings: Finding[]): DiscoveredIdentity[] {
-  const groups = new Map<string, Finding[]>();
-  for (const f of findings) {
-    const g = groups.get(f.fingerprint);
-    if (g) g.push(f);
-    else groups.set(f.fingerprint, [f]);
-  }
-  const out: DiscoveredIdentity[] = [];
-  for (const [fp, group] of groups) {
-    // The earliest finding (by commit date, then report order) speaks for the secret.
-    const sorted = [...group].sort((a, b) => {
-      const da = a.date !== undefined && /^\d{4}-/.test(a.date) ? a.date : '\uffff';
-      const db = b.date !== undefined && /^\d{4}-/.test(b.date) ? b.date : '\uffff';
-      return da < db ? -1 : da > db ? 1 : a.order - b.order;
-    });
-    const first = sorted[0]!;
-    const redacted = first.redacted;
-    const awsAccessKeyId = sorted.find((f) => f.awsAccessKeyId !== undefined)?.awsAccessKeyId;
-    const locations = [
-      ...new Set(
-        group.map((f) => (f.commit ? `git:${f.file}:${f.line}@${f.commit}` : `file:${f.file}:${f.line}`)),
-      ),
-    ].sort();
-    const credAttributes: Record<string, unknown> = { rule: first.rule };
-    if (first.author !== undefined) credAttributes.author = first.author;
-    if (first.email !== undefined) credAttributes.email = first.email;
-    if (first.date !== undefined) credAttributes.date = first.date;
-    if (first.commit !== undefined) credAttributes.commit = first.commit;
-    if (redacted) credAttributes.redacted = true;
-    if (awsAccessKeyId !== undefined) credAttributes.awsAccessKeyId = awsAccessKeyId;
-    const idAttributes: Record<string, unknown> = { unmanaged: true, rule: first.rule };
-    if (first.description !== undefined) idAttributes.description = first.description;
-    if (redacted) idAttributes.redacted = true;
-    if (awsAccessKeyId !== undefined) idAttributes.awsAccessKeyId = awsAccessKeyId;
-    out.push({
-      externalId: `secret:${fp}`,
-      name: `${first.rule} in ${first.file}`,
-      kind: 'secret',
-      attributes: idAttributes,
-      credentials: [
-        {
-          externalId: fp,
-          kind: credentialKind(first.rule),
-          ...(redacted ? {} : { fingerprint: fp }),
-          locations,
-          attributes: credAttributes,
-        },
-      ],
-    });
-  }
-  return out;
 }
 
 /** Reads one report: findings are streamed one at a time from a JSON report; a SARIF log is read whole. */
