@@ -59,6 +59,15 @@ async function buildEstate(env: TestEnv): Promise<NhiDocument[]> {
 }
 
 const rules = loadRules();
+
+/** true, false, or 'error' (a CEL evaluation error). */
+function outcome(f: () => boolean): boolean | 'error' {
+  try {
+    return f();
+  } catch {
+    return 'error';
+  }
+}
 const key = (d: NhiDocument): string => d.externalId ?? d.name;
 
 /** Rule id → the identities it flags (external id, else name), sorted. */
@@ -122,6 +131,18 @@ describe.runIf(corporaAvailable).each(dialects)(
           // 10 manifest identities, 45 KubiScan accounts, 3 credential-report rows,
           // 6 + 116 IAM users and roles, 40 CloudTrail principals, 3 Vault entities, 3 found secrets.
           expect(docs).toHaveLength(226);
+          // The compiled rules answer exactly as cel-js's interpreter does, on every real document.
+          for (const now of [new Date('2026-11-15T00:00:00Z'), new Date('2019-05-08T12:00:00Z')]) {
+            for (const rule of rules) {
+              for (const nhi of docs) {
+                const ctx = { nhi, now, params: rule.params };
+                expect(
+                  outcome(() => rule.test(ctx)),
+                  `${rule.id} on ${key(nhi)}`,
+                ).toBe(outcome(() => rule.interpret(ctx)));
+              }
+            }
+          }
           expect(docs.filter((d) => d.declared)).toHaveLength(10);
           const f = evaluatePack(docs, NOW);
 

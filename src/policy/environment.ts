@@ -107,19 +107,20 @@ export const TYPE_FIELDS = new Map(TYPES);
 const daysBetween = (a: Date, b: Date): bigint => BigInt(Math.floor((b.getTime() - a.getTime()) / DAY_MS));
 
 /**
- * The environment every rule compiles in: `nhi` (the document), `now` (the evaluation time, a
+ * The environment every rule is checked in (with `dynamic`: the one it runs in, where the
+ * document is a plain map): `nhi` (the document), `now` (the evaluation time, a
  * timestamp), `params` (the rule's parameters with install overrides applied), and helpers:
  * `daysBetween(a, b)` (whole days from timestamp a to b), `daysSince(t, now)` (same), and
  * `isPlaceholder(s)` (a purpose such as "tbd", "todo", "n/a", "test", "-" or "xxx").
  */
-export function createEnvironment(): Environment {
+export function createEnvironment(opts: { dynamic?: boolean } = {}): Environment {
   let env = new Environment({
     homogeneousAggregateLiterals: false,
     limits: { maxAstNodes: 5000, maxDepth: 100 },
   });
-  for (const [name, fields] of TYPES) env = env.registerType(name, { fields });
+  if (!opts.dynamic) for (const [name, fields] of TYPES) env = env.registerType(name, { fields });
   return env
-    .registerVariable('nhi', 'NHI')
+    .registerVariable('nhi', opts.dynamic ? 'map<string, dyn>' : 'NHI')
     .registerVariable('now', TS)
     .registerVariable('params', 'map<string, dyn>')
     .registerFunction(`daysBetween(${TS}, ${TS}): int`, daysBetween)

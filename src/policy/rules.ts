@@ -7,6 +7,7 @@ import { ValidationError } from '../domain/errors.js';
 import type { Problem } from '../domain/problems.js';
 import { packageFile } from '../domain/package-files.js';
 import { createEnvironment, TYPE_FIELDS } from './environment.js';
+import { compile } from './compile.js';
 import { loadCatalog, type Catalog } from './standards.js';
 import type { NhiDocument } from './document.js';
 
@@ -46,8 +47,12 @@ export interface Rule {
   file: string;
   line: number;
   builtin: boolean;
-  /** The compiled `when`: true when the identity has the problem. */
+  /** The compiled `when`: true when the identity has the problem (throws when CEL would error). */
   test(ctx: RuleContext): boolean;
+  /** The same, on cel-js's interpreter over the typed document: the reference semantics. */
+  interpret(ctx: RuleContext): boolean;
+  /** Whether `test` runs compiled closures (else the interpreter over a dynamic document). */
+  compiled: boolean;
 }
 
 /** Folder of the built-in rule pack shipped with Steward. */
@@ -223,6 +228,9 @@ export interface LoadOptions {
 
 let environment: Environment | undefined;
 const env = (): Environment => (environment ??= createEnvironment());
+let dynamicEnvironment: Environment | undefined;
+/** Where rules run: the same functions, with `nhi` as a plain map (no per-call typed wrapping). */
+const runtimeEnv = (): Environment => (dynamicEnvironment ??= createEnvironment({ dynamic: true }));
 
 function listRuleFiles(p: string): string[] {
   const st = fs.statSync(p, { throwIfNoEntry: false });
@@ -289,6 +297,8 @@ function compileOne(
   }
   if (problems.length > before) return undefined;
   const program = env().parse(raw.when);
+  const dynamic = runtimeEnv().parse(raw.when);
+  const fast = compile(dynamic.ast);
   return {
     id: raw.id,
     title: raw.title,
@@ -303,7 +313,11 @@ function compileOne(
     file,
     line: line([]),
     builtin,
-    test: (ctx) => program(ctx) === true,
+    test: fast
+      ? (ctx) => fast(ctx as unknown as Record<string, unknown>) === true
+      : (ctx) => dynamic(ctx) === true,
+    interpret: (ctx) => program(ctx) === true,
+    compiled: fast !== undefined,
   };
 }
 
