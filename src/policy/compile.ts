@@ -135,7 +135,7 @@ function add(a: unknown, b: unknown): unknown {
   if (typeof a === 'bigint' && typeof b === 'bigint') return a + b;
   if (typeof a === 'number' && typeof b === 'number') return a + b;
   if (typeof a === 'string' && typeof b === 'string') return a + b;
-  if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+  if (Array.isArray(a) && Array.isArray(b)) return (a as unknown[]).concat(b as unknown[]);
   return fail(`no such overload: ${typeOf(a)} + ${typeOf(b)}`);
 }
 
@@ -323,9 +323,10 @@ function compileNode(node: Node): Compiled {
         const obj = t(s);
         const k = i(s);
         if (Array.isArray(obj)) {
+          const list = obj as unknown[];
           if (typeof k !== 'bigint' && typeof k !== 'number') return fail('list index is not an int');
           const n = Number(k);
-          return n >= 0 && n < obj.length ? obj[n] : fail(`index out of bounds: ${n}`);
+          return n >= 0 && n < list.length ? list[n] : fail(`index out of bounds: ${n}`);
         }
         if (isObj(obj) && typeof k === 'string') return field(obj, k);
         return fail(`no such overload: ${typeOf(obj)}[${typeOf(k)}]`);
