@@ -154,10 +154,12 @@ function renderRecord(r: AccountabilityRecord): string {
     ['external id', r.externalId],
     ['environment', r.environment],
     ['status', r.status],
-    [
-      'linked to',
-      r.linkedTo ? `credential ${r.linkedTo} (this found secret is that known credential)` : null,
-    ],
+    ...(r.linkedTo
+      ? ([['linked to', `credential ${r.linkedTo} (this found secret is that known credential)`]] as [
+          string,
+          unknown,
+        ][])
+      : []),
     ['sensitivity', r.sensitivity],
     [
       'service',
