@@ -2,6 +2,7 @@ import type { InventoryDeps } from '../inventory/context.js';
 import { newId } from '../inventory/context.js';
 import type { LedgerWriter } from '../ledger/ledger.js';
 import type { FindingsTable } from '../store/schema.js';
+import type { Tx } from '../store/store.js';
 import { loadDirectory, loadDocuments, type NhiDocument, type PrincipalDoc } from './document.js';
 import type { Route, Rule, Severity } from './rules.js';
 
@@ -115,6 +116,8 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
           )?.n ?? 0,
         );
     const dir = await loadDirectory(w.tx);
+    const full = !opts.ids;
+    const previousFull = await lastFullEvaluation(w.tx);
     for await (const docs of loadDocuments(w.tx, { dir, ...(opts.ids ? { ids: opts.ids } : {}) })) {
       const ids = docs.map((d) => d.id);
       const existing = new Map<string, Map<string, FindingsTable>>();
@@ -163,11 +166,13 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
           now,
           sla,
           result,
+          previousFull,
         );
       }
-      // Bookkeeping: findings that still hold were seen now.
+      // Bookkeeping: findings that still hold were seen now. After a full evaluation one
+      // timestamp says so for all of them (LAST_FULL_EVALUATION); an incremental one marks its rows.
       await w.flush();
-      for (let i = 0; i < ids.length; i += 1000) {
+      for (let i = 0; !full && i < ids.length; i += 1000) {
         await w.tx
           .updateTable('findings')
           .set({ last_seen: nowIso })
@@ -179,9 +184,23 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
       opts.onProgress?.(result.identities, total);
     }
     await w.flush();
+    if (full) {
+      await w.tx.deleteFrom('meta').where('key', '=', LAST_FULL_EVALUATION).execute();
+      await w.tx.insertInto('meta').values({ key: LAST_FULL_EVALUATION, value: nowIso }).execute();
+    }
     result.events = w.appended;
     return result;
   });
+}
+
+/** Meta key: when the last full evaluation ran (open findings were all seen then). */
+export const LAST_FULL_EVALUATION = 'policy.lastFullEvaluation';
+
+/** When the last full evaluation ran, if one has. */
+export async function lastFullEvaluation(db: Pick<Tx, 'selectFrom'>): Promise<string | undefined> {
+  return (
+    await db.selectFrom('meta').select('value').where('key', '=', LAST_FULL_EVALUATION).executeTakeFirst()
+  )?.value;
 }
 
 function applyTransitions(
@@ -195,6 +214,7 @@ function applyTransitions(
   now: Date,
   sla: Sla,
   result: EvaluationResult,
+  previousFull: string | undefined,
 ): void {
   const emit = (
     type: string,
@@ -288,7 +308,9 @@ function applyTransitions(
   for (const f of existing.values()) {
     if (holds.has(f.rule) || f.status === 'resolved') continue;
     if (!rules.has(f.rule)) continue; // a rule not loaded now says nothing either way
-    emit('finding.resolved', f.id, { status: 'resolved', resolvedAt: nowIso });
+    // last seen: when an evaluation last found it, which a full evaluation records only once
+    const lastSeen = previousFull && previousFull > f.last_seen ? previousFull : f.last_seen;
+    emit('finding.resolved', f.id, { status: 'resolved', resolvedAt: nowIso, lastSeen });
     result.resolved += 1;
   }
 }

@@ -6,7 +6,7 @@ import { parseTime } from '../inventory/context.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import { loadCatalog } from './standards.js';
 import type { Rule } from './rules.js';
-import { evaluate, type EvaluateOptions, type EvaluationResult } from './evaluate.js';
+import { evaluate, lastFullEvaluation, type EvaluateOptions, type EvaluationResult } from './evaluate.js';
 
 /** A finding as `steward findings --json` prints it (stable field names). */
 export interface FindingView {
@@ -51,7 +51,9 @@ export interface FindingFilters {
 
 const SEVERITY_ORDER: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
-export function toView(f: FindingsTable): FindingView {
+/** A finding as printed; `lastFull` is when the last full evaluation ran (it saw every open finding). */
+export function toView(f: FindingsTable, lastFull?: string): FindingView {
+  const held = f.status === 'open' || f.status === 'excepted';
   return {
     id: f.id,
     rule: f.rule,
@@ -63,7 +65,7 @@ export function toView(f: FindingsTable): FindingView {
     assignedRole: f.assigned_role,
     dueAt: f.due_at,
     firstSeen: f.first_seen,
-    lastSeen: f.last_seen,
+    lastSeen: held && lastFull && lastFull > f.last_seen ? lastFull : f.last_seen,
     resolvedAt: f.resolved_at,
     frameworks: JSON.parse(f.frameworks ?? '{}') as Record<string, string[]>,
     exception: JSON.parse(f.exception ?? 'null') as FindingException | null,
@@ -101,14 +103,17 @@ export async function listFindings(store: Store, f: FindingFilters = {}): Promis
     q = q.where((eb) => eb.or([eb('assignee', '=', team), eb('assignee', 'in', members)]));
   }
   const wanted = f.control ? controlFilter(f.framework, f.control) : undefined;
-  const rows = (await q.execute()).map(toView).filter((v) => {
-    if (f.framework && !v.frameworks[f.framework]) return false;
-    if (wanted) {
-      const fws = wanted.framework ? [wanted.framework] : Object.keys(v.frameworks);
-      if (!fws.some((fw) => wanted.ids.some((id) => v.frameworks[fw]?.includes(id)))) return false;
-    }
-    return true;
-  });
+  const lastFull = await lastFullEvaluation(store.db);
+  const rows = (await q.execute())
+    .map((r) => toView(r, lastFull))
+    .filter((v) => {
+      if (f.framework && !v.frameworks[f.framework]) return false;
+      if (wanted) {
+        const fws = wanted.framework ? [wanted.framework] : Object.keys(v.frameworks);
+        if (!fws.some((fw) => wanted.ids.some((id) => v.frameworks[fw]?.includes(id)))) return false;
+      }
+      return true;
+    });
   rows.sort(
     (a, b) =>
       (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) ||
@@ -270,7 +275,7 @@ export async function exceptFinding(deps: InventoryDeps, o: ExceptOptions): Prom
     .selectAll()
     .where('id', '=', f.id)
     .executeTakeFirstOrThrow();
-  return toView(after);
+  return toView(after, await lastFullEvaluation(deps.store.db));
 }
 
 const META_ENABLED = 'policy.evaluated';
