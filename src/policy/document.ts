@@ -141,6 +141,64 @@ export async function loadDirectory(db: Kysely<Database> | Tx): Promise<Director
   return { principals, vendors };
 }
 
+const PRINCIPAL_COLUMNS = [
+  'business_owner',
+  'technical_owner',
+  'control_owner',
+  'primary_team',
+  'approver',
+  'revocation_owner',
+  'sponsor',
+] as const;
+
+/** Only the people, teams and vendors these identities name (for a few identities: incremental). */
+async function directoryFor(db: Kysely<Database> | Tx, rows: IdentitiesTable[]): Promise<Directory> {
+  const refs = new Set<string>();
+  const vendorNames = new Set<string>();
+  for (const r of rows) {
+    for (const c of PRINCIPAL_COLUMNS) if (r[c]) refs.add(r[c]);
+    for (const x of json<string[]>(r.shared_with, [])) refs.add(x);
+    if (r.vendor) vendorNames.add(r.vendor);
+  }
+  const principals = new Map<string, PrincipalsTable>();
+  const vendors = new Map<string, VendorsTable>();
+  const list = [...refs];
+  for (let i = 0; i < list.length; i += 500) {
+    const part = list.slice(i, i + 500);
+    const emails = part.filter((r) => r.startsWith('person:')).map((r) => r.slice('person:'.length));
+    for (const p of await db
+      .selectFrom('principals')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', 'in', part), ...(emails.length ? [eb('email', 'in', emails)] : [])]))
+      .execute()) {
+      principals.set(p.id, p);
+      if (p.email) principals.set(`person:${p.email}`, p);
+    }
+  }
+  // a vendor's contracting owner is a principal too
+  if (vendorNames.size) {
+    for (const v of await db
+      .selectFrom('vendors')
+      .selectAll()
+      .where('name', 'in', [...vendorNames])
+      .execute()) {
+      vendors.set(v.name, v);
+      if (v.contracting_owner && !principals.has(v.contracting_owner)) {
+        const owner = v.contracting_owner;
+        for (const p of await db
+          .selectFrom('principals')
+          .selectAll()
+          .where((eb) => eb.or([eb('id', '=', owner), eb('email', '=', owner.replace(/^person:/, ''))]))
+          .execute()) {
+          principals.set(p.id, p);
+          if (p.email) principals.set(`person:${p.email}`, p);
+        }
+      }
+    }
+  }
+  return { principals, vendors };
+}
+
 function principal(dir: Directory, ref: string | null | undefined): PrincipalDoc | undefined {
   if (!ref) return undefined;
   const p = dir.principals.get(ref);
@@ -284,7 +342,8 @@ export async function* loadDocuments(
   db: Kysely<Database> | Tx,
   opts: { ids?: string[]; dir?: Directory } = {},
 ): AsyncGenerator<NhiDocument[]> {
-  const dir = opts.dir ?? (await loadDirectory(db));
+  // Every identity: the whole directory once. A few named ones: only who they name, per page.
+  const whole = opts.dir ?? (opts.ids ? undefined : await loadDirectory(db));
   const pages: AsyncGenerator<IdentitiesTable[]> = opts.ids
     ? (async function* () {
         const ids = [...new Set(opts.ids)].sort();
@@ -358,6 +417,7 @@ export async function* loadDocuments(
           .execute(),
       );
     }
+    const dir = whole ?? (await directoryFor(db, rows));
     yield rows.map((r) =>
       buildDocument(r, creds.get(r.id) ?? [], ents.get(r.id) ?? [], finds.get(r.id) ?? [], dir),
     );

@@ -115,10 +115,14 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
               .executeTakeFirst()
           )?.n ?? 0,
         );
-    const dir = await loadDirectory(w.tx);
     const full = !opts.ids;
+    // a full evaluation reads the whole directory once; an incremental one only who it names
+    const dir = full ? await loadDirectory(w.tx) : undefined;
     const previousFull = await lastFullEvaluation(w.tx);
-    for await (const docs of loadDocuments(w.tx, { dir, ...(opts.ids ? { ids: opts.ids } : {}) })) {
+    for await (const docs of loadDocuments(w.tx, {
+      ...(dir ? { dir } : {}),
+      ...(opts.ids ? { ids: opts.ids } : {}),
+    })) {
       const ids = docs.map((d) => d.id);
       const existing = new Map<string, Map<string, FindingsTable>>();
       for (let i = 0; i < ids.length; i += 1000) {
