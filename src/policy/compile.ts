@@ -169,14 +169,12 @@ function compileMacro(name: string, target: Compiled, params: Node[]): Compiled 
   const body = params.slice(1).map(compileNode);
   // One scope object, the variable set and restored around each element (evaluation is synchronous).
   const withElement = <T>(s: Scope, x: unknown, f: () => T): T => {
-    const had = Object.prototype.hasOwnProperty.call(s, v);
     const saved = s[v];
     s[v] = x;
     try {
       return f();
     } finally {
-      if (had) s[v] = saved;
-      else delete s[v];
+      s[v] = saved; // never `delete`: the scope keeps its shape (an unset variable is undefined)
     }
   };
   switch (name) {
@@ -187,7 +185,6 @@ function compileMacro(name: string, target: Compiled, params: Node[]): Compiled 
       return (s) => {
         let err: unknown = NONE;
         const list = elements(target(s));
-        const had = Object.prototype.hasOwnProperty.call(s, v);
         const saved = s[v];
         try {
           for (let i = 0; i < list.length; i++) {
@@ -203,8 +200,7 @@ function compileMacro(name: string, target: Compiled, params: Node[]): Compiled 
             if (!isBool(r) && err === NONE) err = new CelError(`${name} predicate is not bool`);
           }
         } finally {
-          if (had) s[v] = saved;
-          else delete s[v];
+          s[v] = saved;
         }
         if (err !== NONE) throw err;
         return !want;

@@ -4,7 +4,7 @@ import type { LedgerWriter } from '../ledger/ledger.js';
 import type { FindingsTable } from '../store/schema.js';
 import type { Tx } from '../store/store.js';
 import { loadDirectory, loadDocuments, type NhiDocument, type PrincipalDoc } from './document.js';
-import type { Route, Rule, Severity } from './rules.js';
+import type { Route, Rule, RuleContext, Severity } from './rules.js';
 
 /** Days to resolve a finding, by severity (overridable per install). */
 export type Sla = Record<Severity, number>;
@@ -139,10 +139,13 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
       for (const doc of docs) {
         const holds = new Map<string, Holding>();
         let unrouted = false;
+        // one context per document, its params swapped per rule (rules see nothing else)
+        const ctx: RuleContext = { nhi: doc, now, params: {} };
         for (const rule of opts.rules) {
           let hit = false;
           try {
-            hit = rule.test({ nhi: doc, now, params: rule.params });
+            ctx.params = rule.params;
+            hit = rule.test(ctx);
           } catch (e) {
             if (result.errors.length < 20)
               result.errors.push({
