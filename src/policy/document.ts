@@ -387,32 +387,54 @@ export async function* loadDocuments(
         l.push(x);
       }
     };
-    for (let i = 0; i < ids.length; i += 1000) {
-      const part = ids.slice(i, i + 1000);
+    // A full scan's page is a contiguous run of ids: one range read per table (an index range
+    // scan) instead of IN lists. Named identities are read by IN lists.
+    const contiguous = !opts.ids;
+    const chunks = contiguous
+      ? [ids]
+      : Array.from({ length: Math.ceil(ids.length / 1000) }, (_, i) => ids.slice(i * 1000, i * 1000 + 1000));
+    for (const part of chunks) {
+      const first = part[0]!;
+      const last = part[part.length - 1]!;
       group(
         creds,
-        await db
-          .selectFrom('credentials')
-          .selectAll()
-          .where('identity_id', 'in', part)
+        await (
+          contiguous
+            ? db
+                .selectFrom('credentials')
+                .selectAll()
+                .where('identity_id', '>=', first)
+                .where('identity_id', '<=', last)
+            : db.selectFrom('credentials').selectAll().where('identity_id', 'in', part)
+        )
+          .orderBy('identity_id')
           .orderBy('id')
           .execute(),
       );
       group(
         ents,
-        await db
-          .selectFrom('entitlements')
-          .selectAll()
-          .where('identity_id', 'in', part)
+        await (
+          contiguous
+            ? db
+                .selectFrom('entitlements')
+                .selectAll()
+                .where('identity_id', '>=', first)
+                .where('identity_id', '<=', last)
+            : db.selectFrom('entitlements').selectAll().where('identity_id', 'in', part)
+        )
+          .orderBy('identity_id')
           .orderBy('id')
           .execute(),
       );
+      const findings = db.selectFrom('findings').select(['identity_id', 'rule', 'status', 'first_seen']);
       group(
         finds,
-        await db
-          .selectFrom('findings')
-          .select(['identity_id', 'rule', 'status', 'first_seen'])
-          .where('identity_id', 'in', part)
+        await (
+          contiguous
+            ? findings.where('identity_id', '>=', first).where('identity_id', '<=', last)
+            : findings.where('identity_id', 'in', part)
+        )
+          .orderBy('identity_id')
           .orderBy('rule')
           .execute(),
       );
