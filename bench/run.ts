@@ -30,6 +30,7 @@ const BENCHMARKS: Record<string, () => Promise<Bench>> = {
   'manifest-import': async () => (await import('./manifest-import.js')).benchManifestImport,
   'ledger-append': async () => (await import('./ledger-append.js')).benchLedgerAppend,
   'as-of': async () => (await import('./as-of.js')).benchAsOf,
+  policy: async () => (await import('./policy.js')).benchPolicy,
 };
 
 function usage(msg: string): never {
