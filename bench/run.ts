@@ -31,6 +31,8 @@ const BENCHMARKS: Record<string, () => Promise<Bench>> = {
   'ledger-append': async () => (await import('./ledger-append.js')).benchLedgerAppend,
   'as-of': async () => (await import('./as-of.js')).benchAsOf,
   policy: async () => (await import('./policy.js')).benchPolicy,
+  'cloudtrail-ingest': async () => (await import('./cloudtrail-ingest.js')).benchCloudTrailIngest,
+  'authz-import': async () => (await import('./authz-import.js')).benchAuthzImport,
 };
 
 function usage(msg: string): never {

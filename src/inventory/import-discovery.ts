@@ -7,6 +7,7 @@ import {
   type ImportCounts,
 } from './fields.js';
 import type { IdentitiesTable } from '../store/schema.js';
+import type { Tx } from '../store/store.js';
 import type { IdentityType } from '../importers/manifest/types.js';
 import { effectiveTime, newId, type CommandOptions, type InventoryDeps } from './context.js';
 import { rowToFields } from './subjects.js';
@@ -68,6 +69,18 @@ export interface DiscoveryBatch {
   observedAt?: string;
   files: { path: string; sha256: string }[];
   identities: DiscoveredIdentity[];
+  /**
+   * The same identities handed over a few thousand at a time, for sources too large to hold as
+   * objects all at once (a million IAM users and roles). When present, `importDiscovery` reads
+   * this and never touches `identities`.
+   */
+  stream?: IdentityStream;
+}
+
+/** Identities in batch order, produced on demand, chunk by chunk; can be read more than once. */
+export interface IdentityStream {
+  count: number;
+  chunks(): Iterable<DiscoveredIdentity[]>;
 }
 
 export interface DiscoveryImportResult {
@@ -97,6 +110,95 @@ const isLater = (t: string, current: unknown): boolean => typeof current !== 'st
 /** Natural key of a discovered identity: the external id, shared with manifests (an ARN is an ARN). */
 export const discoveredKey = (externalId: string): string => `ext:${externalId}`;
 
+/** Identities per chunk: current state is loaded, and events are flushed, once per chunk. */
+const CHUNK = 2000;
+
+function* inChunks(identities: DiscoveredIdentity[]): Iterable<DiscoveredIdentity[]> {
+  for (let i = 0; i < identities.length; i += CHUNK) yield identities.slice(i, i + CHUNK);
+}
+
+/**
+ * Each identity of the stream with the current state of its chunk: identity rows by natural key,
+ * and credentials and entitlements by identity id and natural key. Loaded chunk by chunk, so that
+ * only the state of the identities at hand is in memory however large the batch (each identity's
+ * state is its own: nothing carries over from one chunk to the next).
+ */
+async function* withCurrentState(
+  tx: Tx,
+  stream: IdentityStream,
+  check: ((d: DiscoveredIdentity) => void) | undefined,
+): AsyncGenerator<{
+  d: DiscoveredIdentity;
+  byKey: Map<string, IdentitiesTable>;
+  creds: Map<string, Map<string, Current>>;
+  ents: Map<string, Map<string, Current>>;
+}> {
+  for (const chunk of stream.chunks()) {
+    if (check) for (const d of chunk) check(d);
+    const keys = chunk.map((d) => discoveredKey(d.externalId));
+    const byKey = new Map<string, IdentitiesTable>();
+    for (let i = 0; i < keys.length; i += 1000) {
+      for (const r of await tx
+        .selectFrom('identities')
+        .selectAll()
+        .where('natural_key', 'in', keys.slice(i, i + 1000))
+        .execute()) {
+        byKey.set(r.natural_key, r);
+      }
+    }
+    const ids = [...byKey.values()].map((r) => r.id);
+    const creds = new Map<string, Map<string, Current>>();
+    const ents = new Map<string, Map<string, Current>>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const part = ids.slice(i, i + 1000);
+      for (const c of await tx
+        .selectFrom('credentials')
+        .selectAll()
+        .where('identity_id', 'in', part)
+        .execute()) {
+        let m = creds.get(c.identity_id);
+        if (!m) creds.set(c.identity_id, (m = new Map<string, Current>()));
+        m.set(c.natural_key, { ...rowToFields('credentials', c), id: c.id });
+      }
+      for (const e of await tx
+        .selectFrom('entitlements')
+        .selectAll()
+        .where('identity_id', 'in', part)
+        .execute()) {
+        let m = ents.get(e.identity_id);
+        if (!m) ents.set(e.identity_id, (m = new Map<string, Current>()));
+        m.set(e.natural_key, { ...rowToFields('entitlements', e), id: e.id });
+      }
+    }
+    for (const d of chunk) yield { d, byKey, creds, ents };
+  }
+}
+
+/**
+ * The identities whose sightings match `pattern` and that have not vanished, in id order, a page
+ * at a time (after a first import of a million identities, that is all of them).
+ */
+async function* sightedIdentities(
+  tx: Tx,
+  pattern: string,
+): AsyncGenerator<{ id: string; natural_key: string; sightings: string | null }> {
+  let after = '';
+  for (;;) {
+    const page = await tx
+      .selectFrom('identities')
+      .select(['id', 'natural_key', 'sightings'])
+      .where('sightings', 'like', pattern)
+      .where('status', '!=', 'vanished')
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(CHUNK)
+      .execute();
+    yield* page;
+    if (page.length < CHUNK) return;
+    after = page[page.length - 1]!.id;
+  }
+}
+
 /**
  * Imports what a discovery source reports, through the same write path as every other
  * command: identities merge on external id with manifests and other sources; discovery
@@ -117,8 +219,9 @@ export async function importDiscovery(
         ? batch.observedAt
         : now.toISOString();
   const sighting = `${batch.source}:${batch.scope}`;
+  /** The external ids of the batch (all of them once the identities are written). */
   const dup = new Set<string>();
-  for (const d of batch.identities) {
+  const once = (d: DiscoveredIdentity) => {
     if (dup.has(d.externalId)) {
       // An importer must fold what it reads about one identity into one record.
       throw new ValidationError(
@@ -133,7 +236,14 @@ export async function importDiscovery(
       );
     }
     dup.add(d.externalId);
-  }
+  };
+  // A list is checked before anything is written; a stream as it is read (inside the transaction,
+  // which a duplicate rolls back: nothing is imported either way).
+  if (!batch.stream) for (const d of batch.identities) once(d);
+  const stream = batch.stream ?? {
+    count: batch.identities.length,
+    chunks: () => inChunks(batch.identities),
+  };
   const result: DiscoveryImportResult = {
     source: batch.source,
     scope: batch.scope,
@@ -148,45 +258,12 @@ export async function importDiscovery(
   return deps.ledger.write(
     { actor: opts.actor, reason: opts.reason ?? `${batch.source} import` },
     async (w) => {
-      const keys = batch.identities.map((d) => discoveredKey(d.externalId));
-      const byKey = new Map<string, IdentitiesTable>();
-      for (let i = 0; i < keys.length; i += 1000) {
-        for (const r of await w.tx
-          .selectFrom('identities')
-          .selectAll()
-          .where('natural_key', 'in', keys.slice(i, i + 1000))
-          .execute()) {
-          byKey.set(r.natural_key, r);
-        }
-      }
-      const ids = [...byKey.values()].map((r) => r.id);
-      const creds = new Map<string, Map<string, Current>>();
-      const ents = new Map<string, Map<string, Current>>();
-      for (let i = 0; i < ids.length; i += 1000) {
-        const part = ids.slice(i, i + 1000);
-        for (const c of await w.tx
-          .selectFrom('credentials')
-          .selectAll()
-          .where('identity_id', 'in', part)
-          .execute()) {
-          let m = creds.get(c.identity_id);
-          if (!m) creds.set(c.identity_id, (m = new Map<string, Current>()));
-          m.set(c.natural_key, { ...rowToFields('credentials', c), id: c.id });
-        }
-        for (const e of await w.tx
-          .selectFrom('entitlements')
-          .selectAll()
-          .where('identity_id', 'in', part)
-          .execute()) {
-          let m = ents.get(e.identity_id);
-          if (!m) ents.set(e.identity_id, (m = new Map<string, Current>()));
-          m.set(e.natural_key, { ...rowToFields('entitlements', e), id: e.id });
-        }
-      }
-
-      const seen = new Set<string>();
       let done = 0;
-      for (const d of batch.identities) {
+      for await (const { d, byKey, creds, ents } of withCurrentState(
+        w.tx,
+        stream,
+        batch.stream ? once : undefined,
+      )) {
         const key = discoveredKey(d.externalId);
         const existing = byKey.get(key);
         let id: string;
@@ -260,7 +337,6 @@ export async function importDiscovery(
             result.identities.changed += 1;
           } else result.identities.unchanged += 1;
         }
-        seen.add(id);
         const idKey = existing?.natural_key ?? key;
 
         // Credentials reported by this source; those it reported before and no longer does are gone.
@@ -426,24 +502,20 @@ export async function importDiscovery(
         }
 
         done += 1;
-        if (done % 2000 === 0) {
+        if (done % CHUNK === 0) {
           await w.flush();
-          opts.onProgress?.(done, batch.identities.length);
+          opts.onProgress?.(done, stream.count);
         }
       }
 
       if (batch.snapshot) {
         // Everything this source saw in this scope before but not now is gone from its source.
         const pattern = `%${JSON.stringify(sighting).slice(0, -1)}"%`;
-        const before = await w.tx
-          .selectFrom('identities')
-          .select(['id', 'sightings'])
-          .where('sightings', 'like', pattern)
-          .where('status', '!=', 'vanished')
-          .execute();
-        for (const r of before) {
+        for await (const r of sightedIdentities(w.tx, pattern)) {
           const sightings = JSON.parse(r.sightings ?? '[]') as string[];
-          if (seen.has(r.id) || !sightings.includes(sighting)) continue;
+          // Seen now: its natural key is the discovered key of one of the batch's external ids.
+          const seenNow = r.natural_key.startsWith('ext:') && dup.has(r.natural_key.slice(4));
+          if (seenNow || !sightings.includes(sighting)) continue;
           // Gone from this scope: it vanishes once no source sees it anywhere any more.
           const remaining = sightings.filter((x) => x !== sighting);
           w.append([
@@ -499,7 +571,7 @@ export async function importDiscovery(
           }
         }
       }
-      opts.onProgress?.(batch.identities.length, batch.identities.length);
+      opts.onProgress?.(stream.count, stream.count);
       result.linked = (await linkFoundSecrets(w, batch.source, effectiveAt, result)).linked;
 
       if (w.appended > 0) {

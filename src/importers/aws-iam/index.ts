@@ -6,18 +6,27 @@
  * users, the policies of their groups.
  *
  * The file is streamed (stream-json tokens, one top-level list element assembled at a time); what is
- * kept is the normalised users, roles and groups, and the statements of each managed policy's
- * default version. A record that does not have the expected shape is a problem naming the file, the
- * line where the record starts and its JSON path (`RoleDetailList[3].Arn`); the whole input is
- * refused unless `skipInvalid`, which skips and lists such records. Malformed or truncated JSON is
- * always refused: a partial export read as a snapshot would vanish what it failed to list.
+ * kept is the normalised users and roles (as compressed JSON lines: a large account has a million),
+ * the groups, and the statements of each managed policy's default version. The identities are made
+ * from them a chunk at a time as the import asks for them (`batch.stream`), with what a managed or
+ * group policy grants expanded once and shared. A record that does not have the expected shape is a
+ * problem naming the file, the line where the record starts and its JSON path
+ * (`RoleDetailList[3].Arn`); the whole input is refused unless `skipInvalid`, which skips and lists
+ * such records. Malformed or truncated JSON is always refused: a partial export read as a snapshot
+ * would vanish what it failed to list.
  */
 import { StringDecoder } from 'node:string_decoder';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Assembler } from 'stream-json/assembler.js';
 import { jsonParser, type Token } from 'stream-json/core/parser.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
-import type { DiscoveredEntitlement, DiscoveredIdentity } from '../../inventory/import-discovery.js';
+import type {
+  DiscoveredEntitlement,
+  DiscoveredIdentity,
+  DiscoveryBatch,
+  IdentityStream,
+} from '../../inventory/import-discovery.js';
 import { listFiles, normaliseTimestamp, openInput } from '../common.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
@@ -27,6 +36,8 @@ type ListName = (typeof LISTS)[number];
 const ADMIN_POLICY = 'arn:aws:iam::aws:policy/AdministratorAccess';
 /** Longest piece of text handed to the tokenizer at once (lines are fed whole up to this). */
 const PIECE = 64 * 1024;
+/** Identities made at a time from the spool for the import. */
+const IDENTITY_CHUNK = 2000;
 /** Stop collecting problems after this many (the first ones are what a person fixes first). */
 const MAX_PROBLEMS = 200;
 
@@ -74,8 +85,6 @@ interface Principal {
   attached: string[];
   inline: InlinePolicy[];
   permissionsBoundary: string | null;
-  trust: Statement[];
-  trustDoc: boolean;
   trustedPrincipals: TrustedPrincipal[];
   instanceProfiles: string[];
 }
@@ -388,8 +397,6 @@ function readPrincipal(
     attached: c.attached(r, path),
     inline: c.inline(r, type === 'user' ? 'UserPolicyList' : 'RolePolicyList', path),
     permissionsBoundary: null,
-    trust: [],
-    trustDoc: false,
     trustedPrincipals: [],
     instanceProfiles: [],
   };
@@ -404,11 +411,7 @@ function readPrincipal(
     const doc = r.AssumeRolePolicyDocument;
     if (doc !== undefined && doc !== null) {
       const trust = c.document(doc, `${path}.AssumeRolePolicyDocument`, true);
-      if (trust) {
-        p.trust = trust;
-        p.trustDoc = true;
-        p.trustedPrincipals = trustedPrincipals(trust);
-      }
+      if (trust) p.trustedPrincipals = trustedPrincipals(trust);
     }
     const used = r.RoleLastUsed;
     if (used !== undefined && used !== null) {
@@ -465,9 +468,11 @@ function readPolicy(
 // Streaming one file
 
 interface Accumulator {
-  principals: Map<string, Principal>;
+  principals: PrincipalSpool;
   groups: Map<string, Group>;
   policies: Map<string, Statement[]>;
+  /** Expanded managed and group policies, shared by the identities that have them. */
+  expanded: Map<string, Expanded>;
   accounts: Set<string>;
   problems: Problem[];
   /** Records (or broken files) skipped with `skipInvalid`: what they held is missing from the batch. */
@@ -491,6 +496,87 @@ class NotThisFormat extends Error {
     readonly broken = false,
   ) {
     super(problem.message);
+  }
+}
+
+/**
+ * A copy of a parsed value that shares no memory with the input text. The tokenizer's strings are
+ * slices of the text it was fed, and V8 keeps a whole 64 KiB chunk alive for any slice of it that is
+ * kept: what stays in memory until the end of the read (groups, policies, ARNs) is copied.
+ */
+function detached<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/** Characters of JSON lines per compressed block of the spool. */
+const SPOOL_BLOCK = 4 * 1024 * 1024;
+
+/**
+ * The users and roles read so far, kept compact until the import asks for them: one JSON line per
+ * principal, deflated in blocks (an export lists users before the groups and policies they need, so
+ * they must be kept until its end; a million of them as objects take gigabytes, as compressed text
+ * a few dozen megabytes). A principal listed again (a later page or file) replaces the earlier
+ * record, and takes its place in the order.
+ */
+class PrincipalSpool {
+  private readonly blocks: Buffer[] = [];
+  private lines: string[] = [];
+  private chars = 0;
+  /**
+   * The ARN of each record, or undefined once a later record of the same ARN replaced it. The
+   * principals read back carry these very strings, so that the import's own set of the ARNs it
+   * has seen takes no second copy of them.
+   */
+  private readonly arns: (string | undefined)[] = [];
+  /** While reading: the record of each ARN. */
+  private byArn: Map<string, number> | undefined = new Map();
+  private distinct = 0;
+
+  add(p: Principal): void {
+    if (!this.byArn) throw new Error('internal: the spool is sealed');
+    const prior = this.byArn.get(p.arn);
+    const arn = prior === undefined ? detached(p.arn) : this.arns[prior]!;
+    if (prior === undefined) this.distinct += 1;
+    else this.arns[prior] = undefined;
+    this.byArn.set(arn, this.arns.length);
+    this.arns.push(arn);
+    const json = JSON.stringify(p);
+    this.lines.push(json);
+    this.chars += json.length;
+    if (this.chars >= SPOOL_BLOCK) this.compress();
+  }
+
+  /** Distinct principals. */
+  get size(): number {
+    return this.distinct;
+  }
+
+  /** Ends the reading: compresses the rest and lets go of the lookup by ARN. */
+  seal(): void {
+    this.compress();
+    this.byArn = undefined;
+  }
+
+  private compress(): void {
+    if (!this.lines.length) return;
+    this.blocks.push(deflateRawSync(this.lines.join('\n'), { level: 1 }));
+    this.lines = [];
+    this.chars = 0;
+  }
+
+  /** The principals in order (each at its last record); may be read more than once, once sealed. */
+  *principals(): Generator<Principal> {
+    if (this.byArn) throw new Error('internal: the spool is not sealed');
+    let n = 0;
+    for (const block of this.blocks) {
+      for (const line of inflateRawSync(block).toString('utf8').split('\n')) {
+        const arn = this.arns[n++];
+        if (arn === undefined) continue;
+        const p = JSON.parse(line) as Principal;
+        p.arn = arn;
+        yield p;
+      }
+    }
   }
 }
 
@@ -541,17 +627,16 @@ async function readFile(file: string, acc: Accumulator, options: ReadOptions): P
       const p = readPrincipal(c, value, path, list === 'UserDetailList' ? 'user' : 'role');
       if (p && !c.problems.length) {
         ok = true;
-        acc.principals.delete(p.arn); // a later page or file wins
-        acc.principals.set(p.arn, p);
+        acc.principals.add(p);
       }
     } else if (list === 'GroupDetailList') {
-      const g = readGroup(c, value, path);
+      const g = readGroup(c, detached<Record<string, unknown>>(value), path);
       if (g && !c.problems.length) {
         ok = true;
         acc.groups.set(`${arnAccount(g.arn)}|${g.name}`, g);
       }
     } else {
-      const p = readPolicy(c, value, path);
+      const p = readPolicy(c, detached<Record<string, unknown>>(value), path);
       if (p && !c.problems.length) {
         ok = true;
         acc.policies.set(p.arn, p.statements);
@@ -719,63 +804,73 @@ interface PolicySource {
   statements: Statement[];
 }
 
+/** What one policy grants: its entitlements in the order of their resources, and its Deny statements. */
+interface Expanded {
+  entitlements: DiscoveredEntitlement[];
+  denies: number;
+}
+
+/** The entitlements of one policy source, one per resource (see {@link expandPolicies}). */
+function expandSource(src: PolicySource): Expanded {
+  const out: DiscoveredEntitlement[] = [];
+  let denies = 0;
+  const byResource = new Map<string, Grant>();
+  const isAdminPolicy = src.policyArn === ADMIN_POLICY;
+  for (const st of src.statements) {
+    if (st.effect === 'Deny') {
+      denies += 1;
+      continue;
+    }
+    const actions = st.notAction ? st.actions.map((a) => `!${a}`) : st.actions;
+    const resources = st.notResource ? [`!${[...st.resources].sort().join(',')}`] : st.resources;
+    const actionWild = st.notAction || st.actions.some((a) => a.includes('*'));
+    const allActions = !st.notAction && st.actions.includes('*');
+    for (const resource of resources) {
+      let g = byResource.get(resource);
+      if (!g)
+        byResource.set(
+          resource,
+          (g = { actions: new Set(), wildcard: false, admin: false, notAction: false, conditions: [] }),
+        );
+      for (const a of actions) g.actions.add(a);
+      g.wildcard ||= actionWild || st.notResource || resource.includes('*');
+      g.admin ||= isAdminPolicy || (allActions && !st.notResource && resource === '*');
+      g.notAction ||= st.notAction;
+      if (st.condition && !g.conditions.some((c) => JSON.stringify(c) === JSON.stringify(st.condition)))
+        g.conditions.push(st.condition);
+    }
+  }
+  for (const [resource, g] of byResource) {
+    const attributes: Record<string, unknown> = { effect: 'Allow', wildcard: g.wildcard, admin: g.admin };
+    if (g.notAction) attributes.notAction = true;
+    if (g.conditions.length)
+      attributes.condition = g.conditions.length === 1 ? g.conditions[0] : g.conditions;
+    if (src.policyArn) attributes.policyArn = src.policyArn;
+    out.push({ resource, actions: [...g.actions].sort(), grantedVia: src.grantedVia, attributes });
+  }
+  return { entitlements: out, denies };
+}
+
+/** By grant, then resource (a stable sort: equal keys keep the order of their sources). */
+function byGrantThenResource(a: DiscoveredEntitlement, b: DiscoveredEntitlement): number {
+  const ga = a.grantedVia ?? '';
+  const gb = b.grantedVia ?? '';
+  return ga < gb ? -1 : ga > gb ? 1 : a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0;
+}
+
 /**
  * One entitlement per (policy, resource) with every action its Allow statements grant there.
  * `NotAction` actions are written `!action`, a `NotResource` list as one resource `!a,b`.
  */
-export function expandPolicies(sources: PolicySource[]): {
-  entitlements: DiscoveredEntitlement[];
-  denies: number;
-} {
+export function expandPolicies(sources: PolicySource[]): Expanded {
   const out: DiscoveredEntitlement[] = [];
   let denies = 0;
   for (const src of sources) {
-    const byResource = new Map<string, Grant>();
-    const isAdminPolicy = src.policyArn === ADMIN_POLICY;
-    for (const st of src.statements) {
-      if (st.effect === 'Deny') {
-        denies += 1;
-        continue;
-      }
-      const actions = st.notAction ? st.actions.map((a) => `!${a}`) : st.actions;
-      const resources = st.notResource ? [`!${[...st.resources].sort().join(',')}`] : st.resources;
-      const actionWild = st.notAction || st.actions.some((a) => a.includes('*'));
-      const allActions = !st.notAction && st.actions.includes('*');
-      for (const resource of resources) {
-        let g = byResource.get(resource);
-        if (!g)
-          byResource.set(
-            resource,
-            (g = { actions: new Set(), wildcard: false, admin: false, notAction: false, conditions: [] }),
-          );
-        for (const a of actions) g.actions.add(a);
-        g.wildcard ||= actionWild || st.notResource || resource.includes('*');
-        g.admin ||= isAdminPolicy || (allActions && !st.notResource && resource === '*');
-        g.notAction ||= st.notAction;
-        if (st.condition && !g.conditions.some((c) => JSON.stringify(c) === JSON.stringify(st.condition)))
-          g.conditions.push(st.condition);
-      }
-    }
-    for (const [resource, g] of byResource) {
-      const attributes: Record<string, unknown> = { effect: 'Allow', wildcard: g.wildcard, admin: g.admin };
-      if (g.notAction) attributes.notAction = true;
-      if (g.conditions.length)
-        attributes.condition = g.conditions.length === 1 ? g.conditions[0] : g.conditions;
-      if (src.policyArn) attributes.policyArn = src.policyArn;
-      out.push({ resource, actions: [...g.actions].sort(), grantedVia: src.grantedVia, attributes });
-    }
+    const e = expandSource(src);
+    out.push(...e.entitlements);
+    denies += e.denies;
   }
-  out.sort((a, b) =>
-    (a.grantedVia ?? '') < (b.grantedVia ?? '')
-      ? -1
-      : (a.grantedVia ?? '') > (b.grantedVia ?? '')
-        ? 1
-        : a.resource < b.resource
-          ? -1
-          : a.resource > b.resource
-            ? 1
-            : 0,
-  );
+  out.sort(byGrantThenResource);
   return { entitlements: out, denies };
 }
 
@@ -786,27 +881,56 @@ const KNOWN_POLICIES: Record<string, Statement[]> = {
   ],
 };
 
+/**
+ * What a managed policy or a group's policy grants is the same for every identity that has it:
+ * expanded once per read and shared (the entitlement objects are frozen; nothing may change them).
+ * With a million identities, copies per identity would be gigabytes.
+ */
+function sharedExpansion(acc: Accumulator, key: string, src: () => PolicySource): Expanded {
+  let e = acc.expanded.get(key);
+  if (!e) {
+    e = expandSource(src());
+    for (const ent of e.entitlements) {
+      Object.freeze(ent.actions);
+      Object.freeze(ent.attributes);
+      Object.freeze(ent);
+    }
+    Object.freeze(e.entitlements);
+    acc.expanded.set(key, e);
+  }
+  return e;
+}
+
 function toIdentity(p: Principal, acc: Accumulator): DiscoveredIdentity {
   const unresolved: string[] = [];
-  const sources: PolicySource[] = [];
-  const managed = (arn: string, grantedVia: string) => {
+  const entitlements: DiscoveredEntitlement[] = [];
+  let denies = 0;
+  const add = (e: Expanded) => {
+    for (const ent of e.entitlements) entitlements.push(ent);
+    denies += e.denies;
+  };
+  const managed = (arn: string, grantedVia: string, key: string) => {
     const statements = acc.policies.get(arn) ?? KNOWN_POLICIES[arn];
-    if (statements) sources.push({ grantedVia, policyArn: arn, statements });
+    if (statements) add(sharedExpansion(acc, key, () => ({ grantedVia, policyArn: arn, statements })));
     else if (!unresolved.includes(arn)) unresolved.push(arn);
   };
-  for (const arn of p.attached) managed(arn, arn);
-  for (const pol of p.inline) sources.push({ grantedVia: `inline:${pol.name}`, statements: pol.statements });
+  for (const arn of p.attached) managed(arn, arn, `managed|${arn}`);
+  for (const pol of p.inline)
+    add(expandSource({ grantedVia: `inline:${pol.name}`, statements: pol.statements }));
   for (const name of p.groups) {
-    const g = acc.groups.get(`${p.account}|${name}`);
+    const groupKey = `${p.account}|${name}`;
+    const g = acc.groups.get(groupKey);
     if (!g) {
       unresolved.push(`group:${name}`);
       continue;
     }
-    for (const arn of g.attached) managed(arn, `group:${name}/${arn}`);
-    for (const pol of g.inline)
-      sources.push({ grantedVia: `group:${name}/inline:${pol.name}`, statements: pol.statements });
+    for (const arn of g.attached) managed(arn, `group:${name}/${arn}`, `group|${groupKey}|${arn}`);
+    g.inline.forEach((pol, i) => {
+      const grantedVia = `group:${name}/inline:${pol.name}`;
+      add(sharedExpansion(acc, `group|${groupKey}|${i}`, () => ({ grantedVia, statements: pol.statements })));
+    });
   }
-  const { entitlements, denies } = expandPolicies(sources);
+  entitlements.sort(byGrantThenResource);
   // Every key is always present: a source's attributes merge into what is recorded, so a fact that
   // stops being true must be overwritten, never just left out.
   const attributes: Record<string, unknown> = {
@@ -845,9 +969,10 @@ function toIdentity(p: Principal, acc: Accumulator): DiscoveredIdentity {
 async function read(paths: string[], options: ReadOptions): Promise<ReadResult> {
   const files = listFiles(paths, (name) => /\.json(\.gz)?$/i.test(name));
   const acc: Accumulator = {
-    principals: new Map(),
+    principals: new PrincipalSpool(),
     groups: new Map(),
     policies: new Map(),
+    expanded: new Map(),
     accounts: new Set(),
     problems: [],
     skipped: [],
@@ -884,19 +1009,38 @@ async function read(paths: string[], options: ReadOptions): Promise<ReadResult> 
       ],
     );
   }
-  const identities = [...acc.principals.values()].map((p) => toIdentity(p, acc));
-  return {
-    batch: {
-      source: SOURCE,
-      scope: [...acc.accounts].sort().join(','),
-      // A read that skipped a record is not a complete picture: nothing may be vanished from it.
-      // (A skipped file that is some other document takes nothing away from the picture.)
-      snapshot: acc.skipped.length === 0,
-      files: acc.files,
-      identities,
+  acc.principals.seal();
+  // The identities are made from the spool a chunk at a time, as the import asks for them; the
+  // `identities` list is only made if someone reads it (a test, a small export).
+  const stream: IdentityStream = {
+    count: acc.principals.size,
+    *chunks() {
+      let chunk: DiscoveredIdentity[] = [];
+      for (const p of acc.principals.principals()) {
+        chunk.push(toIdentity(p, acc));
+        if (chunk.length === IDENTITY_CHUNK) {
+          yield chunk;
+          chunk = [];
+        }
+      }
+      if (chunk.length) yield chunk;
     },
-    skipped: [...acc.otherFiles, ...acc.skipped],
   };
+  let identities: DiscoveredIdentity[] | undefined;
+  const batch: DiscoveryBatch = {
+    source: SOURCE,
+    scope: [...acc.accounts].sort().join(','),
+    // A read that skipped a record is not a complete picture: nothing may be vanished from it.
+    // (A skipped file that is some other document takes nothing away from the picture.)
+    snapshot: acc.skipped.length === 0,
+    files: acc.files,
+    get identities() {
+      return (identities ??= [...stream.chunks()].flat());
+    },
+  };
+  // Not enumerable: a copy of the batch (`{...batch, identities: other}`) is a plain list again.
+  Object.defineProperty(batch, 'stream', { value: stream, enumerable: false });
+  return { batch, skipped: [...acc.otherFiles, ...acc.skipped] };
 }
 
 export const importer: SourceImporter = {
