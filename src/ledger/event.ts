@@ -45,9 +45,60 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 /** Canonical JSON (RFC 8785) of a value; the one encoding hashed and stored. */
 export function canonicalJson(value: unknown): string {
-  const s = canonicalize(value);
+  // Event payloads are plain JSON trees; encode those directly (the library's per-string
+  // surrogate scan, cycle set and intermediate arrays were a fifth of an append). Anything
+  // else (toJSON, class instances, symbols, holes, deep trees) goes to the library, whose
+  // output and errors stay the reference; a property test checks that both agree.
+  const s = plainCanonicalJson(value, 0) ?? canonicalize(value);
   if (s === undefined) throw new TypeError('value has no JSON encoding');
   return s;
+}
+
+interface WellFormed {
+  isWellFormed(): boolean;
+}
+
+/** RFC 8785 for plain values (strings, finite numbers, booleans, null, arrays, plain objects); undefined for anything else. */
+function plainCanonicalJson(v: unknown, depth: number): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return (v as unknown as WellFormed).isWellFormed() ? JSON.stringify(v) : undefined;
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : undefined;
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object': {
+      if (v === null) return 'null';
+      if (depth > 64 || typeof (v as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) {
+          if (!(i in v)) return undefined;
+          const x: unknown = v[i];
+          const s = x === undefined ? 'null' : plainCanonicalJson(x, depth + 1);
+          if (s === undefined) return undefined;
+          out += i === 0 ? s : ',' + s;
+        }
+        return out + ']';
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return undefined;
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o);
+      if (keys.length > 1) keys.sort();
+      let out = '{';
+      for (const k of keys) {
+        const x = o[k];
+        if (x === undefined) continue;
+        const s = plainCanonicalJson(x, depth + 1);
+        if (s === undefined || !(k as unknown as WellFormed).isWellFormed()) return undefined;
+        out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + s;
+      }
+      return out + '}';
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -74,4 +125,45 @@ export function hashEvent(
   ]);
   // One-shot hashing: same bytes as update()/digest(), half the cost per event.
   return hash('sha256', head + '\n' + payloadJson, 'hex');
+}
+
+/**
+ * `hashEvent` for many events of one transaction: the envelope's constant fields (actor, reason,
+ * recordedAt) are encoded once, the others concatenated in place. The bytes hashed are exactly
+ * `hashEvent`'s (JSON.stringify of the same array); a property test holds them equal.
+ */
+export function transactionHasher(
+  actor: string,
+  reason: string | null,
+  recordedAt: string,
+): (
+  seq: number,
+  prevHash: string,
+  type: string,
+  subject: string,
+  identityId: string | null,
+  effectiveAt: string,
+  payloadJson: string,
+) => string {
+  const tail = ',' + JSON.stringify(actor) + ',' + JSON.stringify(reason) + ',';
+  const end = ',' + JSON.stringify(recordedAt) + ']\n';
+  const HEX = /^[0-9a-f]*$/;
+  return (seq, prevHash, type, subject, identityId, effectiveAt, payloadJson) => {
+    const prev = HEX.test(prevHash) ? '"' + prevHash + '"' : JSON.stringify(prevHash);
+    const head =
+      '[1,' +
+      JSON.stringify(seq) +
+      ',' +
+      prev +
+      ',' +
+      JSON.stringify(type) +
+      ',' +
+      JSON.stringify(subject) +
+      ',' +
+      (identityId === null ? 'null' : JSON.stringify(identityId)) +
+      tail +
+      JSON.stringify(effectiveAt) +
+      end;
+    return hash('sha256', head + payloadJson, 'hex');
+  };
 }

@@ -1,7 +1,13 @@
 import { sql } from 'kysely';
 import type { Store, Tx } from '../store/store.js';
 import type { EventsTable } from '../store/schema.js';
-import { canonicalJson, hashEvent, type EventContext, type LedgerEvent, type NewEvent } from './event.js';
+import {
+  canonicalJson,
+  transactionHasher,
+  type EventContext,
+  type LedgerEvent,
+  type NewEvent,
+} from './event.js';
 import type { Keys } from './keys.js';
 import { checkpointBytes } from './checkpoint.js';
 
@@ -48,6 +54,9 @@ export interface Ledger {
   checkpoint(): Promise<Checkpoint | null>;
   head(): Promise<{ seq: number; hash: string }>;
 }
+
+/** Events hashed between two hand-overs to the row sink. */
+const HASH_CHUNK = 500;
 
 const EVENT_COLUMNS = [
   'seq',
@@ -140,9 +149,12 @@ export function createLedger(options: LedgerOptions): Ledger {
         const recordedAt = wall > head.updatedAt ? wall : head.updatedAt;
         let seq = head.seq;
         let prev = head.hash;
-        let pending: LedgerEvent[] = [];
-        let pendingJson: string[] = [];
+        // Appended events wait here unhashed; flush hashes them chunk by chunk and hands each
+        // chunk to the row sink, so the database stores one chunk while the next is hashed.
+        let queued: NewEvent[] = [];
         let count = 0;
+        const reason = ctx.reason ?? null;
+        const hashOf = transactionHasher(ctx.actor, reason, recordedAt);
         const writer: LedgerWriter = {
           tx,
           recordedAt,
@@ -150,55 +162,62 @@ export function createLedger(options: LedgerOptions): Ledger {
             return count;
           },
           append(events) {
-            for (const e of events) {
-              seq += 1;
-              const payloadJson = canonicalJson(e.payload);
-              const event: LedgerEvent = {
-                seq,
-                type: e.type,
-                subject: e.subject,
-                identityId: e.identityId ?? null,
-                payload: e.payload,
-                actor: ctx.actor,
-                reason: ctx.reason ?? null,
-                effectiveAt: e.effectiveAt,
-                recordedAt,
-                prevHash: prev,
-                hash: '',
-              };
-              const hash = hashEvent(event, payloadJson);
-              event.hash = hash;
-              pending.push(event);
-              pendingJson.push(payloadJson);
-              prev = hash;
-              count += 1;
-            }
+            for (const e of events) queued.push(e);
+            count += events.length;
           },
           async flush() {
-            if (pending.length === 0) return;
-            const batch = pending;
-            const json = pendingJson;
-            pending = [];
-            pendingJson = [];
-            const rows = new Array<unknown[]>(batch.length);
-            for (let i = 0; i < batch.length; i++) {
-              const e = batch[i]!;
-              rows[i] = [
-                e.seq,
-                e.type,
-                e.subject,
-                e.identityId,
-                json[i],
-                e.actor,
-                e.reason,
-                e.effectiveAt,
-                e.recordedAt,
-                e.prevHash,
-                e.hash,
-              ];
+            if (queued.length === 0) return;
+            const batch = queued;
+            queued = [];
+            const appended = new Array<LedgerEvent>(batch.length);
+            const sink = await store.openRowSink(tx, 'events', EVENT_COLUMNS);
+            try {
+              for (let i = 0; i < batch.length; i += HASH_CHUNK) {
+                const end = Math.min(batch.length, i + HASH_CHUNK);
+                const rows = new Array<unknown[]>(end - i);
+                for (let k = i; k < end; k++) {
+                  const e = batch[k]!;
+                  seq += 1;
+                  const payloadJson = canonicalJson(e.payload);
+                  const identityId = e.identityId ?? null;
+                  const hash = hashOf(seq, prev, e.type, e.subject, identityId, e.effectiveAt, payloadJson);
+                  rows[k - i] = [
+                    seq,
+                    e.type,
+                    e.subject,
+                    identityId,
+                    payloadJson,
+                    ctx.actor,
+                    reason,
+                    e.effectiveAt,
+                    recordedAt,
+                    prev,
+                    hash,
+                  ];
+                  const event: LedgerEvent = {
+                    seq,
+                    type: e.type,
+                    subject: e.subject,
+                    identityId,
+                    payload: e.payload,
+                    actor: ctx.actor,
+                    reason,
+                    effectiveAt: e.effectiveAt,
+                    recordedAt,
+                    prevHash: prev,
+                    hash,
+                  };
+                  appended[k] = event;
+                  prev = hash;
+                }
+                await sink.write(rows);
+              }
+              await sink.end();
+            } catch (e) {
+              await sink.abort(e);
+              throw e;
             }
-            await store.bulkInsert(tx, 'events', EVENT_COLUMNS, rows);
-            await projector(tx, batch);
+            await projector(tx, appended);
           },
         };
         const result = await fn(writer);

@@ -1,5 +1,8 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Tx } from './store.js';
 
 /** Inserts many rows at once inside an open transaction: the bulk path of the storage port. */
@@ -76,5 +79,120 @@ export function postgresBulkInsert(): BulkInsert {
         tx,
       );
     }
+  };
+}
+
+/**
+ * Rows streamed into one table inside an open transaction, written while the caller prepares
+ * the next ones where the dialect allows it (PostgreSQL works on its own core meanwhile).
+ */
+export interface RowSink {
+  /** Hands rows over; resolves when the sink can take more. */
+  write(rows: readonly unknown[][]): Promise<void>;
+  /** Writes what is left; rejects with the database's error if any row was refused. */
+  end(): Promise<void>;
+  /** Gives up: nothing written through this sink stays (the transaction must roll back). */
+  abort(error: unknown): Promise<void>;
+}
+
+export type OpenRowSink = (tx: Tx, table: string, columns: readonly string[]) => Promise<RowSink>;
+
+/** A sink that writes each handed-over batch with a bulk insert, in order (SQLite, PGlite). */
+export function insertingRowSink(insert: BulkInsert): OpenRowSink {
+  return (tx, table, columns) => {
+    let failure: Error | null = null;
+    return Promise.resolve({
+      async write(rows) {
+        if (failure !== null) throw failure;
+        try {
+          await insert(tx, table, columns, rows);
+        } catch (e) {
+          failure = e instanceof Error ? e : new Error(String(e));
+          throw e;
+        }
+      },
+      end: () => (failure !== null ? Promise.reject(failure) : Promise.resolve()),
+      abort: () => Promise.resolve(),
+    });
+  };
+}
+
+/** The raw pg client behind a Kysely transaction (see `RAW_CLIENT_SQL` in store.ts). */
+export type ClientOf = (tx: Tx) => Promise<pg.PoolClient>;
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** One value in PostgreSQL's COPY text format. */
+function copyValue(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  let s: string;
+  if (typeof v === 'string') s = v;
+  else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') s = String(v);
+  else throw new TypeError(`internal: COPY of a ${typeof v} value`);
+  return COPY_SPECIAL.test(s) ? s.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : s;
+}
+
+/** Rows in COPY text format: tab-separated, one line each. */
+export function copyRows(rows: readonly unknown[][]): string {
+  let out = '';
+  for (const row of rows) {
+    for (let c = 0; c < row.length; c++) out += (c === 0 ? '' : '\t') + copyValue(row[c]);
+    out += '\n';
+  }
+  return out;
+}
+
+/**
+ * PostgreSQL: `COPY … FROM STDIN` (pg-copy-streams) on the transaction's own connection. Each
+ * write goes to the socket at once, and the sink yields to the event loop so the server parses
+ * and indexes those rows while the caller computes the next.
+ */
+export function copyRowSink(clientOf: ClientOf): OpenRowSink {
+  return async (tx, table, columns) => {
+    const client = await clientOf(tx);
+    const ident = (name: string) => '"' + name.replace(/"/g, '""') + '"';
+    const stream = client.query(
+      copyFrom(`COPY ${ident(table)} (${columns.map(ident).join(', ')}) FROM STDIN`, {
+        highWaterMark: 4 << 20,
+      }),
+    );
+    let failure: Error | null = null;
+    const finished = new Promise<void>((resolve, reject) => {
+      stream.on('finish', resolve);
+      stream.on('error', (e: Error) => {
+        failure = e;
+        reject(e);
+      });
+    });
+    finished.catch(() => undefined); // observed through end(); never unhandled
+    return {
+      async write(rows) {
+        if (failure) throw failure;
+        if (rows.length === 0) return;
+        if (stream.write(Buffer.from(copyRows(rows)))) await nextTurn();
+        else
+          await new Promise<void>((resolve, reject) => {
+            const done = () => {
+              stream.off('drain', done);
+              stream.off('error', done);
+              if (failure) reject(failure);
+              else resolve();
+            };
+            stream.on('drain', done);
+            stream.on('error', done);
+          });
+      },
+      async end() {
+        if (!failure) stream.end();
+        await finished;
+      },
+      async abort(error) {
+        if (stream.writableFinished || failure) return;
+        // CopyFail: the server ends the COPY with an error, so the connection can roll back.
+        stream.destroy(error instanceof Error ? error : new Error(String(error)));
+        await finished.catch(() => undefined);
+      },
+    };
   };
 }

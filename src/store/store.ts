@@ -7,7 +7,15 @@ import type { Database } from './schema.js';
 import { migrationsFor } from './migrations.js';
 import { ConfigurationError } from '../domain/errors.js';
 import { pgliteDialect } from './pglite.js';
-import { postgresBulkInsert, sqliteBulkInsert, type BulkInsert } from './bulk.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
+import {
+  copyRowSink,
+  insertingRowSink,
+  postgresBulkInsert,
+  sqliteBulkInsert,
+  type BulkInsert,
+  type OpenRowSink,
+} from './bulk.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -23,6 +31,8 @@ export interface Store {
   readonly maxParams: number;
   /** Inserts many rows inside an open transaction (prepared statements on SQLite, unnest arrays on PostgreSQL). */
   readonly bulkInsert: BulkInsert;
+  /** Streams rows into a table inside an open transaction (COPY on a PostgreSQL server). */
+  readonly openRowSink: OpenRowSink;
   close(): Promise<void>;
 }
 
@@ -52,6 +62,9 @@ export async function openStore(url: string, options: { migrate?: boolean } = {}
   return store;
 }
 
+/** Rows bulk-inserted by one process before its WAL checkpoints move to a worker thread. */
+const BULK_CHECKPOINTER_ROWS = 20_000;
+
 function openSqlite(file: string): Store {
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) {
@@ -65,13 +78,32 @@ function openSqlite(file: string): Store {
   sqlite.pragma('cache_size = -65536');
   sqlite.pragma('temp_store = MEMORY');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // Once a process writes in bulk, WAL checkpoints move to a worker thread (see
+  // sqlite-checkpointer.ts); small writers keep SQLite's own checkpoint on commit.
+  let checkpointer: Checkpointer | null = null;
+  let bulkRows = 0;
+  const insert = sqliteBulkInsert(sqlite);
+  const bulkInsert: BulkInsert = (tx, table, columns, rows) => {
+    bulkRows += rows.length;
+    if (bulkRows >= BULK_CHECKPOINTER_ROWS && !checkpointer && !sqlite.memory) {
+      sqlite.pragma('wal_autocheckpoint = 0');
+      checkpointer = startCheckpointer(sqlite.name, () => {
+        if (sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
+      });
+    }
+    return insert(tx, table, columns, rows);
+  };
   return {
     db,
     dialect: 'sqlite',
     location: path.resolve(file),
     maxParams: 32000,
-    bulkInsert: sqliteBulkInsert(sqlite),
-    close: () => db.destroy(),
+    bulkInsert,
+    openRowSink: insertingRowSink(bulkInsert),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
 }
 
@@ -86,15 +118,49 @@ const pgTypes: pg.CustomTypesConfig = {
         ) => unknown)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/**
+ * A query text that never reaches the server: each pooled client answers it with itself, so
+ * code holding a Kysely transaction can reach that transaction's connection (for COPY).
+ */
+const RAW_CLIENT_SQL = "SELECT 'steward:raw-client'";
+
 function openPostgres(url: string): Store {
   const pool = new pg.Pool({ connectionString: url, max: 4, types: pgTypes });
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) =>
+      args[0] === RAW_CLIENT_SQL
+        ? Promise.resolve({ command: 'SELECT', rowCount: 1, rows: [{ client }] })
+        : query(...args);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const clientOf = async (tx: Tx) => {
+    const r = await sql<{ client: pg.PoolClient }>`${sql.raw(RAW_CLIENT_SQL)}`.execute(tx);
+    const client = r.rows[0]?.client;
+    if (!client) throw new Error('internal: no pg client behind the transaction');
+    return client;
+  };
+  const openRowSink = copyRowSink(clientOf);
+  const small = postgresBulkInsert();
+  // Large batches go through COPY; a handful of rows is cheaper as one INSERT.
+  const bulkInsert: BulkInsert = async (tx, table, columns, rows) => {
+    if (rows.length < 64) return small(tx, table, columns, rows);
+    const sink = await openRowSink(tx, table, columns);
+    try {
+      await sink.write(rows);
+      await sink.end();
+    } catch (e) {
+      await sink.abort(e);
+      throw e;
+    }
+  };
   return {
     db,
     dialect: 'postgres',
     location: redact(url),
     maxParams: 60000,
-    bulkInsert: postgresBulkInsert(),
+    bulkInsert,
+    openRowSink,
     close: () => db.destroy(),
   };
 }
@@ -104,12 +170,14 @@ async function openPglite(url: string): Promise<Store> {
   const pglite = await pgliteDialect(where === 'memory' || where === '' ? undefined : where);
   const dialect = pglite.dialect;
   const db = new Kysely<Database>({ dialect });
+  const bulkInsert = postgresBulkInsert();
   return {
     db,
     dialect: 'postgres',
     location: url,
     maxParams: 60000,
-    bulkInsert: postgresBulkInsert(),
+    bulkInsert,
+    openRowSink: insertingRowSink(bulkInsert),
     close: async () => {
       await db.destroy();
       await pglite.close();
