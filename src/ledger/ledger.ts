@@ -31,7 +31,10 @@ export interface LedgerWriter {
   readonly tx: Tx;
   /** When Steward records this transaction's events. */
   readonly recordedAt: string;
-  /** Hashes and buffers events; they are written at the next flush or at commit. */
+  /**
+   * Queues events; they are encoded, hashed and written at the next flush or at commit, so an
+   * appended payload must not be changed afterwards.
+   */
   append(events: readonly NewEvent[]): void;
   /** Writes buffered events and their projection updates. */
   flush(): Promise<void>;
