@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { dialects, withSteward } from './helpers/steward.js';
 import { copyRows } from '../src/store/bulk.js';
 import { verifyLedger } from '../src/ledger/verify.js';
+import { EVENT_COLUMNS } from '../src/ledger/ledger.js';
 import type { NewEvent } from '../src/ledger/event.js';
 
 /** Text that COPY's text format must escape, and text that merely looks like its markers. */
@@ -98,19 +99,7 @@ describe.each(dialects)('bulk ledger writes on $name', (dialect) => {
           await env.steward.store.bulkInsert(
             tx,
             'events',
-            [
-              'seq',
-              'type',
-              'subject',
-              'identity_id',
-              'payload',
-              'actor',
-              'reason',
-              'effective_at',
-              'recorded_at',
-              'prev_hash',
-              'hash',
-            ],
+            EVENT_COLUMNS,
             Array.from({ length: 100 }, (_, i) => [i + 1000, ...row.slice(1)]).concat([row]),
           );
         }),

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { canonicalJson, hashEvent, transactionHasher } from '../src/ledger/event.js';
 
@@ -83,7 +84,7 @@ describe('canonicalJson (the encoding every event hash covers)', () => {
 });
 
 describe('transactionHasher (the append path)', () => {
-  it('hashes exactly what hashEvent hashes, for any field values', () => {
+  it('hashes the documented envelope bytes, for any field values (and hashEvent agrees)', () => {
     const text = fc.string({ unit: 'binary', maxLength: 30 });
     fc.assert(
       fc.property(
@@ -110,7 +111,23 @@ describe('transactionHasher (the append path)', () => {
             e.effectiveAt,
             payloadJson,
           );
-          expect(fast).toBe(hashEvent(e, payloadJson));
+          const envelope = JSON.stringify([
+            1,
+            e.seq,
+            e.prevHash,
+            e.type,
+            e.subject,
+            e.identityId,
+            e.actor,
+            e.reason,
+            e.effectiveAt,
+            e.recordedAt,
+          ]);
+          const expected = createHash('sha256')
+            .update(envelope + '\n' + payloadJson, 'utf8')
+            .digest('hex');
+          expect(fast).toBe(expected);
+          expect(hashEvent(e, payloadJson)).toBe(expected);
         },
       ),
       { numRuns: 1000 },

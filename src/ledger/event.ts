@@ -111,26 +111,22 @@ export function hashEvent(
   payloadJson: string | undefined = e.payloadJson,
 ): string {
   if (payloadJson === undefined) throw new TypeError("hashEvent: the payload's canonical JSON is required");
-  const head = JSON.stringify([
-    1,
+  return transactionHasher(e.actor, e.reason, e.recordedAt)(
     e.seq,
     e.prevHash,
     e.type,
     e.subject,
     e.identityId,
-    e.actor,
-    e.reason,
     e.effectiveAt,
-    e.recordedAt,
-  ]);
-  // One-shot hashing: same bytes as update()/digest(), half the cost per event.
-  return hash('sha256', head + '\n' + payloadJson, 'hex');
+    payloadJson,
+  );
 }
 
 /**
- * `hashEvent` for many events of one transaction: the envelope's constant fields (actor, reason,
- * recordedAt) are encoded once, the others concatenated in place. The bytes hashed are exactly
- * `hashEvent`'s (JSON.stringify of the same array); a property test holds them equal.
+ * The hasher of `hashEvent` for the events of one transaction: the envelope's constant fields
+ * (actor, reason, recordedAt) are encoded once, the others concatenated in place. The bytes are
+ * `JSON.stringify([1, seq, prevHash, type, subject, identityId, actor, reason, effectiveAt,
+ * recordedAt]) + '\n' + payloadJson`; a property test holds them to that.
  */
 export function transactionHasher(
   actor: string,

@@ -61,7 +61,8 @@ export interface Ledger {
 /** Events hashed between two hand-overs to the row sink. */
 const HASH_CHUNK = 500;
 
-const EVENT_COLUMNS = [
+/** The `events` columns in the order the ledger writes them. */
+export const EVENT_COLUMNS = [
   'seq',
   'type',
   'subject',

@@ -89,7 +89,7 @@ export function postgresBulkInsert(): BulkInsert {
 export interface RowSink {
   /** Hands rows over; resolves when the sink can take more. */
   write(rows: readonly unknown[][]): Promise<void>;
-  /** Writes what is left; rejects with the database's error if any row was refused. */
+  /** Writes what is left; rejects with the database's error if a row was refused. */
   end(): Promise<void>;
   /** Gives up: nothing written through this sink stays (the transaction must roll back). */
   abort(error: unknown): Promise<void>;
@@ -99,22 +99,12 @@ export type OpenRowSink = (tx: Tx, table: string, columns: readonly string[]) =>
 
 /** A sink that writes each handed-over batch with a bulk insert, in order (SQLite, PGlite). */
 export function insertingRowSink(insert: BulkInsert): OpenRowSink {
-  return (tx, table, columns) => {
-    let failure: Error | null = null;
-    return Promise.resolve({
-      async write(rows) {
-        if (failure !== null) throw failure;
-        try {
-          await insert(tx, table, columns, rows);
-        } catch (e) {
-          failure = e instanceof Error ? e : new Error(String(e));
-          throw e;
-        }
-      },
-      end: () => (failure !== null ? Promise.reject(failure) : Promise.resolve()),
+  return (tx, table, columns) =>
+    Promise.resolve({
+      write: (rows) => insert(tx, table, columns, rows),
+      end: () => Promise.resolve(),
       abort: () => Promise.resolve(),
     });
-  };
 }
 
 /** The raw pg client behind a Kysely transaction (see `RAW_CLIENT_SQL` in store.ts). */

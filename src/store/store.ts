@@ -29,7 +29,7 @@ export interface Store {
   readonly location: string;
   /** Largest number of bound parameters one statement may carry. */
   readonly maxParams: number;
-  /** Inserts many rows inside an open transaction (prepared statements on SQLite, unnest arrays on PostgreSQL). */
+  /** Inserts many rows inside an open transaction (prepared statements on SQLite, COPY or one JSON-parameter INSERT on PostgreSQL). */
   readonly bulkInsert: BulkInsert;
   /** Streams rows into a table inside an open transaction (COPY on a PostgreSQL server). */
   readonly openRowSink: OpenRowSink;
