@@ -1,13 +1,6 @@
 import type { Tx } from '../store/store.js';
-import type { Kysely } from 'kysely';
-import type {
-  CredentialsTable,
-  Database,
-  EntitlementsTable,
-  IdentitiesTable,
-  PrincipalsTable,
-  VendorsTable,
-} from '../store/schema.js';
+import { SqliteAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Database, FindingsTable, PrincipalsTable, VendorsTable } from '../store/schema.js';
 
 /**
  * The one document a rule's `when` expression sees as `nhi`: the identity with everything
@@ -112,10 +105,19 @@ export function durationDays(s: string | null | undefined): bigint | undefined {
   return BigInt(days);
 }
 
+/**
+ * Timestamps repeat across identities (every identity one import touched carries its time), so
+ * parsed ones are shared: documents are never written to. Bounded: cleared when full.
+ */
+const parsedTimes = new Map<string, Date | undefined>();
 const time = (s: string | null | undefined): Date | undefined => {
   if (!s) return undefined;
+  if (parsedTimes.has(s)) return parsedTimes.get(s);
+  if (parsedTimes.size >= 50_000) parsedTimes.clear();
   const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+  const v = Number.isNaN(d.getTime()) ? undefined : d;
+  parsedTimes.set(s, v);
+  return v;
 };
 const json = <T>(s: string | null | undefined, fallback: T): T => (s ? (JSON.parse(s) as T) : fallback);
 
@@ -141,6 +143,104 @@ export async function loadDirectory(db: Kysely<Database> | Tx): Promise<Director
   return { principals, vendors };
 }
 
+/**
+ * What one evaluation reads of an identity, in one row: the identity's columns, then its
+ * credentials, entitlements and findings as JSON arrays built by the database (one query per
+ * page, one string per identity: a fraction of the cost of materialising every column of four
+ * tables as JavaScript values). The positions below are the SQL's select lists.
+ */
+const IDENTITY = [
+  'id',
+  'name',
+  'status',
+  'kind',
+  'source',
+  'external_id',
+  'environment',
+  'sensitivity',
+  'service',
+  'purpose',
+  'labels',
+  'business_owner',
+  'technical_owner',
+  'control_owner',
+  'primary_team',
+  'shared_with',
+  'approver',
+  'approved_at',
+  'approval_ticket',
+  'origin_kind',
+  'origin_ref',
+  'origin_merged_by',
+  'vendor',
+  'rotation_max_age',
+  'expires_at',
+  'revocation_triggers',
+  'revocation_owner',
+  'revocation_runbook',
+  'sponsor',
+  'last_used_at',
+  'attributes',
+  'sightings',
+  'source_created_at',
+  'first_seen',
+] as const;
+const CREDENTIAL = [
+  'external_id',
+  'kind',
+  'status',
+  'issued_at',
+  'last_rotated_at',
+  'expires_at',
+  'rotation_max_age',
+  'locations',
+  'last_used_at',
+  'source',
+  'attributes',
+] as const;
+const ENTITLEMENT = [
+  'resource',
+  'actions',
+  'status',
+  'granted_via',
+  'granted_at',
+  'last_used_at',
+  'source',
+  'attributes',
+] as const;
+const FINDING = [
+  'id',
+  'rule',
+  'status',
+  'first_seen',
+  'last_seen',
+  'assignee',
+  'assigned_role',
+  'title',
+  'severity',
+  'frameworks',
+  'exception',
+  'exception_expires_at',
+] as const;
+
+type Cell = string | number | boolean | null;
+type Cells = Cell[];
+/** The identity's columns, then: declared, linked, credentials (each + has fingerprint), entitlements, findings. */
+type PageRow = (Cell | Cells[])[];
+
+const at = <C extends readonly string[]>(cols: C) =>
+  Object.fromEntries(cols.map((c, i) => [c, i])) as { [K in C[number]]: number };
+const I = at(IDENTITY);
+const C = at(CREDENTIAL);
+const E = at(ENTITLEMENT);
+const F = at(FINDING);
+const I_DECLARED = IDENTITY.length;
+const I_LINKED = IDENTITY.length + 1;
+const I_CREDENTIALS = IDENTITY.length + 2;
+const I_ENTITLEMENTS = IDENTITY.length + 3;
+const I_FINDINGS = IDENTITY.length + 4;
+const C_FINGERPRINT = CREDENTIAL.length;
+
 const PRINCIPAL_COLUMNS = [
   'business_owner',
   'technical_owner',
@@ -152,13 +252,13 @@ const PRINCIPAL_COLUMNS = [
 ] as const;
 
 /** Only the people, teams and vendors these identities name (for a few identities: incremental). */
-async function directoryFor(db: Kysely<Database> | Tx, rows: IdentitiesTable[]): Promise<Directory> {
+async function directoryFor(db: Kysely<Database> | Tx, rows: PageRow[]): Promise<Directory> {
   const refs = new Set<string>();
   const vendorNames = new Set<string>();
   for (const r of rows) {
-    for (const c of PRINCIPAL_COLUMNS) if (r[c]) refs.add(r[c]);
-    for (const x of json<string[]>(r.shared_with, [])) refs.add(x);
-    if (r.vendor) vendorNames.add(r.vendor);
+    for (const c of PRINCIPAL_COLUMNS) if (r[I[c]]) refs.add(String(r[I[c]]));
+    for (const x of json<string[]>(text(r[I.shared_with]), [])) refs.add(x);
+    if (r[I.vendor]) vendorNames.add(String(r[I.vendor]));
   }
   const principals = new Map<string, PrincipalsTable>();
   const vendors = new Map<string, VendorsTable>();
@@ -216,6 +316,42 @@ function principal(dir: Directory, ref: string | null | undefined): PrincipalDoc
   return doc;
 }
 
+/** One finding on record, as evaluation compares it with what holds now. */
+export type FindingRow = Pick<FindingsTable, (typeof FINDING)[number]>;
+
+/** A page of documents and, in the same order, each identity's findings on record. */
+export interface DocumentPage {
+  docs: NhiDocument[];
+  findings: FindingRow[][];
+}
+
+function pageSql(dialect: 'sqlite' | 'postgres', where: RawBuilder<unknown>, limit?: number) {
+  const pg = dialect === 'postgres';
+  const arr = pg ? 'json_build_array' : 'json_array';
+  const list = (alias: string, cols: readonly string[], extra: string[] = []) =>
+    `${arr}(${[...cols.map((c) => `${alias}.${c}`), ...extra].join(', ')})`;
+  const agg = (table: string, alias: string, value: string) =>
+    pg
+      ? `COALESCE((SELECT json_agg(${value} ORDER BY ${alias}.id) FROM ${table} ${alias} WHERE ${alias}.identity_id = i.id), '[]'::json)`
+      : `(SELECT json_group_array(${value} ORDER BY ${alias}.id) FROM ${table} ${alias} WHERE ${alias}.identity_id = i.id)`;
+  const row = `${arr}(${[
+    ...IDENTITY.map((c) => `i.${c}`),
+    'i.manifest_file IS NOT NULL',
+    'i.linked_to IS NOT NULL',
+    agg('credentials', 'c', list('c', CREDENTIAL, ['c.fingerprint IS NOT NULL'])),
+    agg('entitlements', 'e', list('e', ENTITLEMENT)),
+    agg('findings', 'f', list('f', FINDING)),
+  ].join(', ')})${pg ? '::text' : ''}`;
+  const page = limit === undefined ? sql`` : sql` LIMIT ${limit}`;
+  return sql<{
+    j: string;
+  }>`SELECT ${sql.raw(row)} AS j FROM identities i WHERE ${where} ORDER BY i.id${page}`;
+}
+
+const text = (v: Cell | Cells[] | undefined): string | null =>
+  v === null || v === undefined ? null : String(v);
+const times = (v: Cell | undefined) => time(text(v));
+
 function foldAttributes(s: string | null): Record<string, unknown> {
   const bySighting = json<Record<string, unknown>>(s, {});
   const out: Record<string, unknown> = {};
@@ -226,106 +362,121 @@ function foldAttributes(s: string | null): Record<string, unknown> {
   return out;
 }
 
-function credentialDoc(c: CredentialsTable): CredentialDoc {
+function credentialDoc(c: Cells): CredentialDoc {
   const d: CredentialDoc = {
-    id: c.external_id,
-    status: c.status,
-    hasFingerprint: c.fingerprint !== null,
-    locations: json<string[]>(c.locations, []),
-    attributes: json<Record<string, unknown>>(c.attributes, {}),
+    id: String(c[C.external_id]),
+    status: String(c[C.status]),
+    hasFingerprint: Boolean(c[C_FINGERPRINT]),
+    locations: json<string[]>(text(c[C.locations]), []),
+    attributes: json<Record<string, unknown>>(text(c[C.attributes]), {}),
   };
-  put(d, 'kind', c.kind);
-  put(d, 'issuedAt', time(c.issued_at));
-  put(d, 'lastRotatedAt', time(c.last_rotated_at));
-  put(d, 'expiresAt', time(c.expires_at));
-  put(d, 'rotationMaxAgeDays', durationDays(c.rotation_max_age));
-  put(d, 'lastUsedAt', time(c.last_used_at));
-  put(d, 'source', c.source);
+  put(d, 'kind', text(c[C.kind]));
+  put(d, 'issuedAt', times(c[C.issued_at]));
+  put(d, 'lastRotatedAt', times(c[C.last_rotated_at]));
+  put(d, 'expiresAt', times(c[C.expires_at]));
+  put(d, 'rotationMaxAgeDays', durationDays(text(c[C.rotation_max_age])));
+  put(d, 'lastUsedAt', times(c[C.last_used_at]));
+  put(d, 'source', text(c[C.source]));
   return d;
 }
 
-function entitlementDoc(e: EntitlementsTable): EntitlementDoc {
-  const attributes = json<Record<string, unknown>>(e.attributes, {});
-  const actions = json<string[]>(e.actions, []);
+function entitlementDoc(e: Cells): EntitlementDoc {
+  const attributes = json<Record<string, unknown>>(text(e[E.attributes]), {});
+  const actions = json<string[]>(text(e[E.actions]), []);
+  const resource = String(e[E.resource]);
   const d: EntitlementDoc = {
-    resource: e.resource,
+    resource,
     actions,
-    status: e.status,
+    status: String(e[E.status]),
     admin: attributes.admin === true || attributes.clusterAdmin === true,
     wildcard:
       attributes.wildcard === true ||
-      e.resource === '*' ||
+      resource === '*' ||
       actions.some((a) => a === '*' || a.endsWith(':*') || a === '*:*'),
     attributes,
   };
-  put(d, 'grantedVia', e.granted_via);
-  put(d, 'grantedAt', time(e.granted_at));
-  put(d, 'lastUsedAt', time(e.last_used_at));
-  put(d, 'source', e.source);
+  put(d, 'grantedVia', text(e[E.granted_via]));
+  put(d, 'grantedAt', times(e[E.granted_at]));
+  put(d, 'lastUsedAt', times(e[E.last_used_at]));
+  put(d, 'source', text(e[E.source]));
   return d;
 }
 
-/** Builds one identity's document from its projection rows. */
-export function buildDocument(
-  i: IdentitiesTable,
-  credentials: CredentialsTable[],
-  entitlements: EntitlementsTable[],
-  findings: { rule: string; status: string; first_seen: string }[],
-  dir: Directory,
-): NhiDocument {
-  const attributes = foldAttributes(i.attributes);
-  const vendorRow = i.vendor ? dir.vendors.get(i.vendor) : undefined;
+function findingRow(f: Cells): FindingRow {
+  return {
+    id: String(f[F.id]),
+    rule: String(f[F.rule]),
+    status: String(f[F.status]),
+    first_seen: String(f[F.first_seen]),
+    last_seen: String(f[F.last_seen]),
+    assignee: text(f[F.assignee]),
+    assigned_role: text(f[F.assigned_role]),
+    title: String(f[F.title]),
+    severity: String(f[F.severity]),
+    frameworks: text(f[F.frameworks]),
+    exception: text(f[F.exception]),
+    exception_expires_at: text(f[F.exception_expires_at]),
+  };
+}
+
+/** Builds one identity's document from its page row. */
+function buildDocument(r: PageRow, findings: FindingRow[], dir: Directory): NhiDocument {
+  const attributes = foldAttributes(text(r[I.attributes]));
+  const vendor = text(r[I.vendor]);
+  const vendorRow = vendor ? dir.vendors.get(vendor) : undefined;
+  const linked = Boolean(r[I_LINKED]);
+  const kind = text(r[I.kind]);
   const doc: NhiDocument = {
-    id: i.id,
-    name: i.name,
-    status: i.status,
-    labels: json<Record<string, string>>(i.labels, {}),
+    id: String(r[I.id]),
+    name: String(r[I.name]),
+    status: String(r[I.status]),
+    labels: json<Record<string, string>>(text(r[I.labels]), {}),
     owners: {},
-    sharedWith: json<string[]>(i.shared_with, []).map((r) => principal(dir, r)!),
+    sharedWith: json<string[]>(text(r[I.shared_with]), []).map((p) => principal(dir, p)!),
     approval: {},
     origin: {},
     rotation: {},
-    revocation: { triggers: json<string[]>(i.revocation_triggers, []) },
-    declared: i.manifest_file !== null,
-    sightings: json<string[]>(i.sightings, []),
-    unmanaged: i.kind === 'secret' && attributes.unmanaged === true && i.linked_to === null,
-    linked: i.linked_to !== null,
+    revocation: { triggers: json<string[]>(text(r[I.revocation_triggers]), []) },
+    declared: Boolean(r[I_DECLARED]),
+    sightings: json<string[]>(text(r[I.sightings]), []),
+    unmanaged: kind === 'secret' && attributes.unmanaged === true && !linked,
+    linked,
     attributes,
-    credentials: credentials.map(credentialDoc),
-    entitlements: entitlements.map(entitlementDoc),
+    credentials: (r[I_CREDENTIALS] as Cells[]).map(credentialDoc),
+    entitlements: (r[I_ENTITLEMENTS] as Cells[]).map(entitlementDoc),
     findings: findings.map((f) => ({ rule: f.rule, status: f.status, firstSeen: new Date(f.first_seen) })),
   };
-  put(doc, 'kind', i.kind);
-  put(doc, 'source', i.source);
-  put(doc, 'externalId', i.external_id);
-  put(doc, 'environment', i.environment);
-  put(doc, 'sensitivity', i.sensitivity);
-  put(doc, 'service', i.service);
-  put(doc, 'purpose', i.purpose);
-  put(doc.owners, 'business', principal(dir, i.business_owner));
-  put(doc.owners, 'technical', principal(dir, i.technical_owner));
-  put(doc.owners, 'control', principal(dir, i.control_owner));
-  put(doc, 'primaryTeam', principal(dir, i.primary_team));
-  put(doc.approval, 'approver', principal(dir, i.approver));
-  put(doc.approval, 'approvedAt', time(i.approved_at));
-  put(doc.approval, 'ticket', i.approval_ticket);
-  put(doc.origin, 'kind', i.origin_kind);
-  put(doc.origin, 'ref', i.origin_ref);
-  put(doc.origin, 'mergedBy', i.origin_merged_by);
-  if (i.vendor) {
-    const v: NonNullable<NhiDocument['vendor']> = { name: i.vendor };
+  put(doc, 'kind', kind);
+  put(doc, 'source', text(r[I.source]));
+  put(doc, 'externalId', text(r[I.external_id]));
+  put(doc, 'environment', text(r[I.environment]));
+  put(doc, 'sensitivity', text(r[I.sensitivity]));
+  put(doc, 'service', text(r[I.service]));
+  put(doc, 'purpose', text(r[I.purpose]));
+  put(doc.owners, 'business', principal(dir, text(r[I.business_owner])));
+  put(doc.owners, 'technical', principal(dir, text(r[I.technical_owner])));
+  put(doc.owners, 'control', principal(dir, text(r[I.control_owner])));
+  put(doc, 'primaryTeam', principal(dir, text(r[I.primary_team])));
+  put(doc.approval, 'approver', principal(dir, text(r[I.approver])));
+  put(doc.approval, 'approvedAt', time(text(r[I.approved_at])));
+  put(doc.approval, 'ticket', text(r[I.approval_ticket]));
+  put(doc.origin, 'kind', text(r[I.origin_kind]));
+  put(doc.origin, 'ref', text(r[I.origin_ref]));
+  put(doc.origin, 'mergedBy', text(r[I.origin_merged_by]));
+  if (vendor) {
+    const v: NonNullable<NhiDocument['vendor']> = { name: vendor };
     put(v, 'contractingOwner', principal(dir, vendorRow?.contracting_owner));
     put(v, 'contractEnds', time(vendorRow?.contract_ends));
     doc.vendor = v;
   }
-  put(doc.rotation, 'maxAgeDays', durationDays(i.rotation_max_age));
-  put(doc, 'expiresAt', time(i.expires_at));
-  put(doc.revocation, 'owner', principal(dir, i.revocation_owner));
-  put(doc.revocation, 'runbook', i.revocation_runbook);
-  put(doc, 'sponsor', principal(dir, i.sponsor));
-  put(doc, 'createdAt', time(i.source_created_at));
-  put(doc, 'firstSeen', time(i.first_seen));
-  put(doc, 'lastUsedAt', time(i.last_used_at));
+  put(doc.rotation, 'maxAgeDays', durationDays(text(r[I.rotation_max_age])));
+  put(doc, 'expiresAt', time(text(r[I.expires_at])));
+  put(doc.revocation, 'owner', principal(dir, text(r[I.revocation_owner])));
+  put(doc.revocation, 'runbook', text(r[I.revocation_runbook]));
+  put(doc, 'sponsor', principal(dir, text(r[I.sponsor])));
+  put(doc, 'createdAt', time(text(r[I.source_created_at])));
+  put(doc, 'firstSeen', time(text(r[I.first_seen])));
+  put(doc, 'lastUsedAt', time(text(r[I.last_used_at])));
   return doc;
 }
 
@@ -334,114 +485,61 @@ export { DAY };
 /** Identities per page when documents are built in bulk. */
 export const PAGE = 2000;
 
+/** Which identities to read: named ones, a range of ids (`after` < id ≤ `upto`), or every one. */
+export interface PageSelection {
+  ids?: string[];
+  range?: { after: string; upto?: string };
+  dir?: Directory;
+}
+
+const dialectOf = (db: Kysely<Database> | Tx): 'sqlite' | 'postgres' =>
+  db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres';
+
 /**
- * Builds documents in pages of {@link PAGE} identities ordered by id: every identity, or only
- * those named. Memory stays bounded by the page size.
+ * Reads documents in pages of {@link PAGE} identities ordered by id, with each identity's
+ * findings on record: every identity, a range, or only those named. Memory stays bounded by
+ * the page size.
  */
-export async function* loadDocuments(
+export async function* loadPages(
   db: Kysely<Database> | Tx,
-  opts: { ids?: string[]; dir?: Directory } = {},
-): AsyncGenerator<NhiDocument[]> {
+  opts: PageSelection = {},
+): AsyncGenerator<DocumentPage> {
+  const dialect = dialectOf(db);
   // Every identity: the whole directory once. A few named ones: only who they name, per page.
   const whole = opts.dir ?? (opts.ids ? undefined : await loadDirectory(db));
-  const pages: AsyncGenerator<IdentitiesTable[]> = opts.ids
+  const read = async (where: RawBuilder<unknown>, limit?: number) =>
+    (await pageSql(dialect, where, limit).execute(db)).rows.map((r) => JSON.parse(r.j) as PageRow);
+  const pages: AsyncGenerator<PageRow[]> = opts.ids
     ? (async function* () {
         const ids = [...new Set(opts.ids)].sort();
         for (let i = 0; i < ids.length; i += PAGE) {
-          yield await db
-            .selectFrom('identities')
-            .selectAll()
-            .where('id', 'in', ids.slice(i, i + PAGE))
-            .orderBy('id')
-            .execute();
+          const part = ids.slice(i, i + PAGE).map((id) => sql`${id}`);
+          yield await read(sql`i.id IN (${sql.join(part)})`);
         }
       })()
     : (async function* () {
-        let after = '';
+        let after = opts.range?.after ?? '';
+        const upto = opts.range?.upto;
         for (;;) {
-          const rows = await db
-            .selectFrom('identities')
-            .selectAll()
-            .where('id', '>', after)
-            .orderBy('id')
-            .limit(PAGE)
-            .execute();
+          const bound = upto === undefined ? sql`` : sql` AND i.id <= ${upto}`;
+          const rows = await read(sql`i.id > ${after}${bound}`, PAGE);
           if (!rows.length) return;
           yield rows;
-          after = rows[rows.length - 1]!.id;
+          after = String(rows[rows.length - 1]![I.id]);
         }
       })();
   for await (const rows of pages) {
     if (!rows.length) continue;
-    const ids = rows.map((r) => r.id);
-    const creds = new Map<string, CredentialsTable[]>();
-    const ents = new Map<string, EntitlementsTable[]>();
-    const finds = new Map<
-      string,
-      { identity_id: string; rule: string; status: string; first_seen: string }[]
-    >();
-    const group = <T extends { identity_id: string }>(m: Map<string, T[]>, list: T[]) => {
-      for (const x of list) {
-        let l = m.get(x.identity_id);
-        if (!l) m.set(x.identity_id, (l = []));
-        l.push(x);
-      }
-    };
-    // A full scan's page is a contiguous run of ids: one range read per table (an index range
-    // scan) instead of IN lists. Named identities are read by IN lists.
-    const contiguous = !opts.ids;
-    const chunks = contiguous
-      ? [ids]
-      : Array.from({ length: Math.ceil(ids.length / 1000) }, (_, i) => ids.slice(i * 1000, i * 1000 + 1000));
-    for (const part of chunks) {
-      const first = part[0]!;
-      const last = part[part.length - 1]!;
-      group(
-        creds,
-        await (
-          contiguous
-            ? db
-                .selectFrom('credentials')
-                .selectAll()
-                .where('identity_id', '>=', first)
-                .where('identity_id', '<=', last)
-            : db.selectFrom('credentials').selectAll().where('identity_id', 'in', part)
-        )
-          .orderBy('identity_id')
-          .orderBy('id')
-          .execute(),
-      );
-      group(
-        ents,
-        await (
-          contiguous
-            ? db
-                .selectFrom('entitlements')
-                .selectAll()
-                .where('identity_id', '>=', first)
-                .where('identity_id', '<=', last)
-            : db.selectFrom('entitlements').selectAll().where('identity_id', 'in', part)
-        )
-          .orderBy('identity_id')
-          .orderBy('id')
-          .execute(),
-      );
-      const findings = db.selectFrom('findings').select(['identity_id', 'rule', 'status', 'first_seen']);
-      group(
-        finds,
-        await (
-          contiguous
-            ? findings.where('identity_id', '>=', first).where('identity_id', '<=', last)
-            : findings.where('identity_id', 'in', part)
-        )
-          .orderBy('identity_id')
-          .orderBy('rule')
-          .execute(),
-      );
-    }
     const dir = whole ?? (await directoryFor(db, rows));
-    yield rows.map((r) =>
-      buildDocument(r, creds.get(r.id) ?? [], ents.get(r.id) ?? [], finds.get(r.id) ?? [], dir),
-    );
+    const findings = rows.map((r) => (r[I_FINDINGS] as Cells[]).map(findingRow));
+    yield { docs: rows.map((r, k) => buildDocument(r, findings[k]!, dir)), findings };
   }
+}
+
+/** The documents alone, page by page (see {@link loadPages}). */
+export async function* loadDocuments(
+  db: Kysely<Database> | Tx,
+  opts: PageSelection = {},
+): AsyncGenerator<NhiDocument[]> {
+  for await (const page of loadPages(db, opts)) yield page.docs;
 }

@@ -1,11 +1,18 @@
 import type { InventoryDeps } from '../inventory/context.js';
 import { newId } from '../inventory/context.js';
-import type { LedgerWriter } from '../ledger/ledger.js';
-import type { FindingsTable } from '../store/schema.js';
+import type { NewEvent } from '../ledger/event.js';
 import type { Tx } from '../store/store.js';
 import { sql } from 'kysely';
-import { loadDirectory, loadDocuments, type NhiDocument, type PrincipalDoc } from './document.js';
+import {
+  loadDirectory,
+  loadPages,
+  type DocumentPage,
+  type FindingRow,
+  type NhiDocument,
+  type PrincipalDoc,
+} from './document.js';
 import type { Route, Rule, RuleContext, Severity } from './rules.js';
+import { evaluateInWorkers, parallelPlan } from './parallel.js';
 
 /** Days to resolve a finding, by severity (overridable per install). */
 export type Sla = Record<Severity, number>;
@@ -24,6 +31,11 @@ export interface EvaluateOptions {
   ids?: string[];
   sla?: Partial<Sla>;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Worker threads for a full evaluation (each reads and judges its own pages on its own
+   * connection); default: one per core, from {@link PARALLEL_MIN} identities on. 0: this thread.
+   */
+  workers?: number;
 }
 
 export interface EvaluationResult {
@@ -39,10 +51,18 @@ export interface EvaluationResult {
   /** Rules that failed at run time on some identity (first few). */
   errors: { rule: string; identity: string; message: string }[];
   events: number;
+  /** Worker threads that judged the identities (0: the calling thread). */
+  workers: number;
 }
 
+/** What judging a rule needs of it (all a worker thread rebuilds). */
+export type JudgedRule = Pick<
+  Rule,
+  'id' | 'title' | 'severity' | 'routeTo' | 'frameworks' | 'params' | 'test'
+>;
+
 interface Holding {
-  rule: Rule;
+  rule: JudgedRule;
   assignee: string | null;
   assignedRole: string | null;
 }
@@ -60,7 +80,10 @@ const ROUTE_FIELD: Record<Route, (d: NhiDocument) => PrincipalDoc | undefined> =
  * control owner, else any other owner (business, technical, revocation). A departed person is
  * nobody: the finding falls through to the next. When no one is left, nobody is accountable.
  */
-export function route(rule: Rule, d: NhiDocument): { assignee: string | null; role: string | null } {
+export function route(
+  rule: Pick<Rule, 'routeTo'>,
+  d: NhiDocument,
+): { assignee: string | null; role: string | null } {
   const candidates: [string, PrincipalDoc | undefined][] = [
     [rule.routeTo, ROUTE_FIELD[rule.routeTo](d)],
     ['primary', d.primaryTeam],
@@ -89,22 +112,8 @@ const addDays = (t: Date, days: number) => new Date(t.getTime() + days * 86_400_
  */
 export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Promise<EvaluationResult> {
   const now = opts.now ?? deps.now();
-  const nowIso = now.toISOString();
   const sla: Sla = { ...DEFAULT_SLA, ...opts.sla };
-  const byId = new Map(opts.rules.map((r) => [r.id, r]));
-  const nobody = byId.get(NOBODY_ACCOUNTABLE);
-  const result: EvaluationResult = {
-    identities: 0,
-    rules: opts.rules.length,
-    opened: 0,
-    reopened: 0,
-    resolved: 0,
-    reassigned: 0,
-    exceptionsExpired: 0,
-    open: 0,
-    errors: [],
-    events: 0,
-  };
+  const result = emptyResult(opts.rules.length);
   const out = await deps.ledger.write(
     { actor: opts.actor, reason: opts.reason ?? 'policy evaluation' },
     async (w) => {
@@ -119,84 +128,46 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
             )?.n ?? 0,
           );
       const full = !opts.ids;
-      // a full evaluation reads the whole directory once; an incremental one only who it names
-      const dir = full ? await loadDirectory(w.tx) : undefined;
       const previousFull = await lastFullEvaluation(w.tx);
-      for await (const docs of loadDocuments(w.tx, {
-        ...(dir ? { dir } : {}),
-        ...(opts.ids ? { ids: opts.ids } : {}),
-      })) {
-        const ids = docs.map((d) => d.id);
-        const existing = new Map<string, Map<string, FindingsTable>>();
-        for (let i = 0; i < ids.length; i += 1000) {
-          for (const f of await w.tx
-            .selectFrom('findings')
-            .selectAll()
-            .where('identity_id', 'in', ids.slice(i, i + 1000))
-            .execute()) {
-            let m = existing.get(f.identity_id);
-            if (!m) existing.set(f.identity_id, (m = new Map<string, FindingsTable>()));
-            m.set(f.rule, f);
+      const settings: JudgeSettings = {
+        now: now.toISOString(),
+        sla,
+        ...(previousFull ? { previousFull } : {}),
+      };
+      const plan = full ? parallelPlan(deps.store, total, opts.workers) : undefined;
+      if (plan) {
+        result.workers = plan.workers;
+        await evaluateInWorkers(deps.store, w, plan, opts.rules, settings, result, total, opts.onProgress);
+      } else {
+        const judge = judgeOf(opts.rules, settings);
+        // a full evaluation reads the whole directory once; an incremental one only who it names
+        const dir = full ? await loadDirectory(w.tx) : undefined;
+        for await (const page of loadPages(w.tx, {
+          ...(dir ? { dir } : {}),
+          ...(opts.ids ? { ids: opts.ids } : {}),
+        })) {
+          const verdict = judgePage(page, judge);
+          w.append(verdict.events);
+          addVerdict(result, verdict);
+          // Bookkeeping: findings that still hold were seen now. After a full evaluation one
+          // timestamp says so for all of them (LAST_FULL_EVALUATION); an incremental one marks its rows.
+          await w.flush();
+          const ids = page.docs.map((d) => d.id);
+          for (let i = 0; !full && i < ids.length; i += 1000) {
+            await w.tx
+              .updateTable('findings')
+              .set({ last_seen: settings.now })
+              .where('identity_id', 'in', ids.slice(i, i + 1000))
+              .where('status', 'in', ['open', 'excepted'])
+              .execute();
           }
+          opts.onProgress?.(result.identities, total);
         }
-        for (const doc of docs) {
-          const holds = new Map<string, Holding>();
-          let unrouted = false;
-          // one context per document, its params swapped per rule (rules see nothing else)
-          const ctx: RuleContext = { nhi: doc, now, params: {} };
-          for (const rule of opts.rules) {
-            let hit = false;
-            try {
-              ctx.params = rule.params;
-              hit = rule.test(ctx);
-            } catch (e) {
-              if (result.errors.length < 20)
-                result.errors.push({
-                  rule: rule.id,
-                  identity: doc.id,
-                  message: (e as Error).message.split('\n')[0]!,
-                });
-            }
-            if (!hit) continue;
-            const r = route(rule, doc);
-            if (!r.assignee) unrouted = true;
-            holds.set(rule.id, { rule, assignee: r.assignee, assignedRole: r.role });
-          }
-          // A finding nobody can be assigned: "nobody accountable" is itself a critical finding.
-          if (unrouted && nobody && !holds.has(nobody.id) && doc.status === 'active') {
-            holds.set(nobody.id, { rule: nobody, assignee: null, assignedRole: null });
-          }
-          applyTransitions(
-            w,
-            doc,
-            holds,
-            existing.get(doc.id) ?? new Map<string, FindingsTable>(),
-            byId,
-            nowIso,
-            now,
-            sla,
-            result,
-            previousFull,
-          );
-        }
-        // Bookkeeping: findings that still hold were seen now. After a full evaluation one
-        // timestamp says so for all of them (LAST_FULL_EVALUATION); an incremental one marks its rows.
-        await w.flush();
-        for (let i = 0; !full && i < ids.length; i += 1000) {
-          await w.tx
-            .updateTable('findings')
-            .set({ last_seen: nowIso })
-            .where('identity_id', 'in', ids.slice(i, i + 1000))
-            .where('status', 'in', ['open', 'excepted'])
-            .execute();
-        }
-        result.identities += docs.length;
-        opts.onProgress?.(result.identities, total);
       }
       await w.flush();
       if (full) {
         await w.tx.deleteFrom('meta').where('key', '=', LAST_FULL_EVALUATION).execute();
-        await w.tx.insertInto('meta').values({ key: LAST_FULL_EVALUATION, value: nowIso }).execute();
+        await w.tx.insertInto('meta').values({ key: LAST_FULL_EVALUATION, value: settings.now }).execute();
       }
       result.events = w.appended;
       return result;
@@ -210,6 +181,117 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
     await sql`ANALYZE events`.execute(deps.store.db);
   }
   return out;
+}
+
+/** Identities from which a full evaluation runs on worker threads by default. */
+export const PARALLEL_MIN = 10_000;
+
+/** What every page of one evaluation is judged against (plain data: it crosses threads). */
+export interface JudgeSettings {
+  /** Evaluation time, ISO-8601. */
+  now: string;
+  sla: Sla;
+  /** When the last full evaluation ran, if one has. */
+  previousFull?: string;
+}
+
+/** The rules and settings of one evaluation, prepared once. */
+export interface Judge {
+  rules: JudgedRule[];
+  byId: Map<string, JudgedRule>;
+  nobody: JudgedRule | undefined;
+  frameworks: Map<string, string>;
+  now: Date;
+  settings: JudgeSettings;
+}
+
+export function judgeOf(rules: JudgedRule[], settings: JudgeSettings): Judge {
+  return {
+    rules,
+    byId: new Map(rules.map((r) => [r.id, r])),
+    nobody: rules.find((r) => r.id === NOBODY_ACCOUNTABLE),
+    frameworks: new Map(rules.map((r) => [r.id, JSON.stringify(r.frameworks)])),
+    now: new Date(settings.now),
+    settings,
+  };
+}
+
+/** What judging one page decided: the events to append and what they count. */
+export type PageVerdict = { events: NewEvent[] } & Pick<
+  EvaluationResult,
+  'identities' | 'opened' | 'reopened' | 'resolved' | 'reassigned' | 'exceptionsExpired' | 'open' | 'errors'
+>;
+
+/** Nothing judged yet. */
+export function emptyVerdict(): PageVerdict {
+  return {
+    events: [],
+    identities: 0,
+    opened: 0,
+    reopened: 0,
+    resolved: 0,
+    reassigned: 0,
+    exceptionsExpired: 0,
+    open: 0,
+    errors: [],
+  };
+}
+
+function emptyResult(rules: number): EvaluationResult {
+  const { events: _, ...counts } = emptyVerdict();
+  return { ...counts, rules, events: 0, workers: 0 };
+}
+
+/** Adds a page's counts to the evaluation's or another page's (its events are the caller's). */
+export function addVerdict(result: Omit<PageVerdict, 'events'>, v: Omit<PageVerdict, 'events'>): void {
+  result.identities += v.identities;
+  result.opened += v.opened;
+  result.reopened += v.reopened;
+  result.resolved += v.resolved;
+  result.reassigned += v.reassigned;
+  result.exceptionsExpired += v.exceptionsExpired;
+  result.open += v.open;
+  for (const e of v.errors) if (result.errors.length < MAX_ERRORS) result.errors.push(e);
+}
+
+const MAX_ERRORS = 20;
+
+/**
+ * Runs every rule on every document of a page and compares what holds with the findings on
+ * record: pure (no database), so a worker thread runs it as well as this one.
+ */
+export function judgePage(page: DocumentPage, judge: Judge): PageVerdict {
+  const v = emptyVerdict();
+  v.identities = page.docs.length;
+  const { nobody } = judge;
+  page.docs.forEach((doc, k) => {
+    const holds = new Map<string, Holding>();
+    let unrouted = false;
+    // one context per document, its params swapped per rule (rules see nothing else)
+    const ctx: RuleContext = { nhi: doc, now: judge.now, params: {} };
+    for (const rule of judge.rules) {
+      let hit = false;
+      try {
+        ctx.params = rule.params;
+        hit = rule.test(ctx);
+      } catch (e) {
+        if (v.errors.length < MAX_ERRORS)
+          v.errors.push({ rule: rule.id, identity: doc.id, message: (e as Error).message.split('\n')[0]! });
+      }
+      if (!hit) continue;
+      const r = route(rule, doc);
+      if (!r.assignee) unrouted = true;
+      holds.set(rule.id, { rule, assignee: r.assignee, assignedRole: r.role });
+    }
+    // A finding nobody can be assigned: "nobody accountable" is itself a critical finding.
+    if (unrouted && nobody && !holds.has(nobody.id) && doc.status === 'active') {
+      holds.set(nobody.id, { rule: nobody, assignee: null, assignedRole: null });
+    }
+    const existing = new Map<string, FindingRow>();
+    for (const f of page.findings[k]!) existing.set(f.rule, f);
+    applyTransitions(v, doc, holds, existing, judge);
+  });
+  return v;
 }
 
 /** Events written by one evaluation after which PostgreSQL's statistics are refreshed. */
@@ -226,38 +308,34 @@ export async function lastFullEvaluation(db: Pick<Tx, 'selectFrom'>): Promise<st
 }
 
 function applyTransitions(
-  w: LedgerWriter,
+  v: PageVerdict,
   doc: NhiDocument,
   holds: Map<string, Holding>,
   /** This identity's findings by rule. */
-  existing: Map<string, FindingsTable>,
-  rules: Map<string, Rule>,
-  nowIso: string,
-  now: Date,
-  sla: Sla,
-  result: EvaluationResult,
-  previousFull: string | undefined,
+  existing: Map<string, FindingRow>,
+  judge: Judge,
 ): void {
+  const { now, byId: rules } = judge;
+  const { now: nowIso, sla, previousFull } = judge.settings;
+  const result = v;
   const emit = (
     type: string,
     id: string,
     set: Record<string, unknown>,
     extra: Record<string, unknown> = {},
   ) =>
-    w.append([
-      {
-        type,
-        subject: `finding:${id}`,
-        identityId: doc.id,
-        payload: { ...extra, set },
-        effectiveAt: nowIso,
-      },
-    ]);
+    v.events.push({
+      type,
+      subject: `finding:${id}`,
+      identityId: doc.id,
+      payload: { ...extra, set },
+      effectiveAt: nowIso,
+    });
   for (const [ruleId, h] of holds) {
     const key = `${ruleId}|${doc.id}`;
     const cur = existing.get(ruleId);
     const { rule } = h;
-    const due = addDays(now, sla[rule.severity]);
+    const due = () => addDays(now, sla[rule.severity]);
     if (!cur) {
       emit('finding.opened', newId('fnd'), {
         naturalKey: key,
@@ -269,7 +347,7 @@ function applyTransitions(
         status: 'open',
         assignee: h.assignee,
         assignedRole: h.assignedRole,
-        dueAt: due,
+        dueAt: due(),
         firstSeen: nowIso,
         lastSeen: nowIso,
         frameworks: rule.frameworks,
@@ -283,7 +361,7 @@ function applyTransitions(
         status: 'open',
         resolvedAt: null,
         lastSeen: nowIso,
-        dueAt: due,
+        dueAt: due(),
         assignee: h.assignee,
         assignedRole: h.assignedRole,
         title: rule.title,
@@ -299,7 +377,7 @@ function applyTransitions(
         emit(
           'finding.exception-expired',
           cur.id,
-          { status: 'open', exception: null, exceptionExpiresAt: null, lastSeen: nowIso, dueAt: due },
+          { status: 'open', exception: null, exceptionExpiresAt: null, lastSeen: nowIso, dueAt: due() },
           { exception: JSON.parse(cur.exception ?? 'null') as unknown },
         );
         result.exceptionsExpired += 1;
@@ -317,7 +395,7 @@ function applyTransitions(
       );
       result.reassigned += 1;
     }
-    const frameworks = JSON.stringify(rule.frameworks);
+    const frameworks = judge.frameworks.get(ruleId);
     if (cur.title !== rule.title || cur.severity !== rule.severity || cur.frameworks !== frameworks) {
       emit('finding.changed', cur.id, {
         title: rule.title,

@@ -232,6 +232,19 @@ let dynamicEnvironment: Environment | undefined;
 /** Where rules run: the same functions, with `nhi` as a plain map (no per-call typed wrapping). */
 const runtimeEnv = (): Environment => (dynamicEnvironment ??= createEnvironment({ dynamic: true }));
 
+/**
+ * A rule's `when` as it runs: compiled to JavaScript where the compiler knows every operator,
+ * else on the interpreter over the dynamic document. Also how a worker thread rebuilds a rule
+ * from its text (functions do not cross threads).
+ */
+export function ruleTest(when: string): { test: (ctx: RuleContext) => boolean; compiled: boolean } {
+  const dynamic = runtimeEnv().parse(when);
+  const fast = compile(dynamic.ast);
+  return fast
+    ? { test: (ctx) => fast(ctx as unknown as Record<string, unknown>) === true, compiled: true }
+    : { test: (ctx) => dynamic(ctx) === true, compiled: false };
+}
+
 function listRuleFiles(p: string): string[] {
   const st = fs.statSync(p, { throwIfNoEntry: false });
   if (!st) return [];
@@ -297,8 +310,7 @@ function compileOne(
   }
   if (problems.length > before) return undefined;
   const program = env().parse(raw.when);
-  const dynamic = runtimeEnv().parse(raw.when);
-  const fast = compile(dynamic.ast);
+  const { test, compiled } = ruleTest(raw.when);
   return {
     id: raw.id,
     title: raw.title,
@@ -313,11 +325,9 @@ function compileOne(
     file,
     line: line([]),
     builtin,
-    test: fast
-      ? (ctx) => fast(ctx as unknown as Record<string, unknown>) === true
-      : (ctx) => dynamic(ctx) === true,
+    test,
     interpret: (ctx) => program(ctx) === true,
-    compiled: fast !== undefined,
+    compiled,
   };
 }
 

@@ -27,6 +27,11 @@ export interface Store {
   readonly dialect: Dialect;
   /** Where it is, for messages (never includes a password). */
   readonly location: string;
+  /**
+   * What another thread opens to read the same database (a file path or the full URL, password
+   * included: never print it); undefined when only this thread can reach it (PGlite, `:memory:`).
+   */
+  readonly url?: string;
   /** Largest number of bound parameters one statement may carry. */
   readonly maxParams: number;
   /** Inserts many rows inside an open transaction (prepared statements on SQLite, COPY or one JSON-parameter INSERT on PostgreSQL). */
@@ -97,6 +102,7 @@ function openSqlite(file: string): Store {
     db,
     dialect: 'sqlite',
     location: path.resolve(file),
+    ...(file === ':memory:' ? {} : { url: path.resolve(file) }),
     maxParams: 32000,
     bulkInsert,
     openRowSink: insertingRowSink(bulkInsert),
@@ -158,6 +164,7 @@ function openPostgres(url: string): Store {
     db,
     dialect: 'postgres',
     location: redact(url),
+    url,
     maxParams: 60000,
     bulkInsert,
     openRowSink,

@@ -161,7 +161,11 @@ export function registerPolicy(program: Command, io: Io, g: () => GlobalOptions)
     )
     .option('--policy <file>', 'policy file with parameter overrides and SLAs; remembered')
     .option('--now <time>', 'evaluate as of this time instead of now (not in the future)')
-    .action(async (flags: RuleFlags & { now?: string }) => {
+    .option(
+      '--workers <n>',
+      'worker threads for a full evaluation (default: one per core from 10,000 identities; 0: none)',
+    )
+    .action(async (flags: RuleFlags & { now?: string; workers?: string }) => {
       await withSteward(g(), async (s) => {
         const remembered = await policyEnabled(s.store);
         const config: PolicyConfig = {
@@ -179,6 +183,14 @@ export function registerPolicy(program: Command, io: Io, g: () => GlobalOptions)
           if (now > s.now())
             throw new ValidationError(`--now: expected a time not in the future, got ${flags.now}`);
         }
+        let workers: number | undefined;
+        if (flags.workers !== undefined) {
+          workers = Number(flags.workers);
+          if (!/^\d+$/.test(flags.workers) || workers > 64)
+            throw new ValidationError(
+              `--workers: expected a whole number from 0 to 64, got ${flags.workers}`,
+            );
+        }
         const bar = progressBar(io, 'evaluating');
         try {
           const r = await evaluate(s, {
@@ -186,6 +198,7 @@ export function registerPolicy(program: Command, io: Io, g: () => GlobalOptions)
             sla,
             actor: actorOf(g()),
             ...(now ? { now } : {}),
+            ...(workers !== undefined ? { workers } : {}),
             onProgress: (d, t) => bar.update(d, t),
           });
           bar.stop();
