@@ -168,7 +168,12 @@ describe.runIf(fs.existsSync(BIN)).each(dialects)('full evaluation on worker thr
         // fall overdue, credentials expire, reviews lapse; findings open, resolve and move.
         await both(() => ['import', 'directory', after]);
         const later = await both((w) => ['evaluate', '--workers', w, '--json']);
-        const lp = JSON.parse(later.p.stdout) as Record<string, number>;
+        const lp = JSON.parse(later.p.stdout) as {
+          workers: number;
+          opened: number;
+          resolved: number;
+          reassigned: number;
+        };
         expect(lp.workers).toBe(2);
         expect(lp.opened + lp.resolved + lp.reassigned).toBeGreaterThan(0);
         expect({ ...lp, workers: 0 }).toEqual(JSON.parse(later.s.stdout));

@@ -350,7 +350,7 @@ async function readInput(
   const input = openInput(file, maxBytes);
   const chunks: Buffer[] = [];
   for await (const chunk of input.stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return { text: Buffer.concat(chunks).toString('utf8'), path: input.path, sha256: input.sha256() };
+  return { text: Buffer.concat(chunks).toString('utf8'), path: input.path, sha256: await input.sha256() };
 }
 
 async function read(paths: string[], options: ReadOptions): Promise<ReadResult> {

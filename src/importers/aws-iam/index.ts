@@ -784,7 +784,7 @@ async function readFile(file: string, acc: Accumulator, options: ReadOptions): P
   }
   if (truncated) acc.truncatedPages.push(shown);
   else acc.completeFiles += 1;
-  acc.files.push({ path: shown, sha256: input.sha256() });
+  acc.files.push({ path: shown, sha256: await input.sha256() });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1020,22 +1020,27 @@ export async function readCloudTrail(
   for (const file of files) {
     const input = openInput(file, options.maxBytes);
     const shown = file;
+    // one problem callback per file (not a closure per record): it reads where the record was
+    let line = 0;
+    const onProblem = (field: string | undefined, message: string) => {
+      const p: Problem = { file: shown, line, message };
+      if (field) p.field = field;
+      problems.add(p);
+    };
     await readJsonValues(
       input.stream,
       shown,
-      (value, at) =>
-        agg.addValue(value, at.path, (field, message) => {
-          const p: Problem = { file: shown, line: at.line, message };
-          if (field) p.field = field;
-          problems.add(p);
-        }),
+      (value, at) => {
+        line = at.line;
+        agg.addValue(value, at.path, onProblem);
+      },
       (message, at) => {
         agg.stats.records++;
         problems.add({ file: shown, line: at.line, message });
       },
       maxChars,
     );
-    read.push({ path: input.path, sha256: input.sha256() });
+    read.push({ path: input.path, sha256: await input.sha256() });
   }
   if (problems.count && !options.skipInvalid) {
     throw new ValidationError(

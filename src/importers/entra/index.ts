@@ -225,7 +225,7 @@ export async function readEntra(paths: string[], options: EntraReadOptions): Pro
         ],
       );
     }
-    read.push({ path: input.path, sha256: input.sha256() });
+    read.push({ path: input.path, sha256: await input.sha256() });
   }
 
   if (listingFile && logFile) {

@@ -203,7 +203,7 @@ export async function readGcp(paths: string[], options: GcpReadOptions): Promise
       },
       maxChars,
     );
-    read.push({ path: input.path, sha256: input.sha256() });
+    read.push({ path: input.path, sha256: await input.sha256() });
   }
   inventory.finish((where, message) => {
     incomplete = true;

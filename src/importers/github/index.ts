@@ -202,7 +202,7 @@ class GitHubReader {
       this.maxChars,
     );
     this.finish(state);
-    return { path: input.path, sha256: input.sha256() };
+    return { path: input.path, sha256: await input.sha256() };
   }
 
   private problem(state: FileState, line: number, field: string, message: string): void {

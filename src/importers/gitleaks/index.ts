@@ -346,7 +346,7 @@ export const importer: SourceImporter = {
       const input = openInput(file, options.maxBytes);
       const report = new Report(options.keys, file);
       await readReport(file, input, report);
-      read.push({ path: input.path, sha256: input.sha256() });
+      read.push({ path: input.path, sha256: await input.sha256() });
       if (report.fatal.length) {
         throw new ValidationError(`${file}: not a gitleaks report; nothing was imported`, report.fatal);
       }

@@ -917,7 +917,7 @@ export const importer: SourceImporter = {
           },
         ]);
       }
-      read.push({ path: input.path, sha256: input.sha256() });
+      read.push({ path: input.path, sha256: await input.sha256() });
     }
     if (cluster.problems.length && !options.skipInvalid) {
       throw new ValidationError(

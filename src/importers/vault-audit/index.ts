@@ -391,7 +391,7 @@ export async function readVaultAudit(paths: string[], options: VaultReadOptions)
     }
     lines.push(decoder.end());
     lines.end();
-    read.push({ path: input.path, sha256: input.sha256() });
+    read.push({ path: input.path, sha256: await input.sha256() });
   }
   if (problems.count && !options.skipInvalid) {
     throw new ValidationError(
