@@ -53,9 +53,7 @@ export function listFiles(inputs: string[], accept: (name: string) => boolean): 
 }
 
 /** Files from this size on are hashed on a worker thread (below it, starting one costs more). */
-const HASH_OFF_THREAD_BYTES = 16 << 20;
-/** Read size for files: fewer, larger chunks through the pipeline. */
-const READ_CHUNK = 1 << 20;
+export const OFF_THREAD_BYTES = 16 << 20;
 
 /** Hashes a file on a worker thread, reading it on its own: SHA-256 (hex) and the bytes hashed. */
 const HASH_WORKER = `
@@ -92,8 +90,8 @@ function hashOffThread(file: string): { result: Promise<{ hex: string; bytes: nu
 export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
   const stdin = file === '-';
   const before = stdin ? undefined : fs.statSync(file);
-  const offThread = before !== undefined && before.size >= HASH_OFF_THREAD_BYTES && before.size <= maxBytes;
-  const raw: Readable = stdin ? process.stdin : fs.createReadStream(file, { highWaterMark: READ_CHUNK });
+  const offThread = before !== undefined && before.size >= OFF_THREAD_BYTES && before.size <= maxBytes;
+  const raw: Readable = stdin ? process.stdin : fs.createReadStream(file);
   const hash: Hash | undefined = offThread ? undefined : createHash('sha256');
   const background = offThread ? hashOffThread(file) : undefined;
   let digest: string | undefined;
@@ -117,7 +115,7 @@ export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
       cb();
     },
   });
-  const out = new PassThrough({ highWaterMark: READ_CHUNK });
+  const out = new PassThrough();
   const fail = (err: Error, gzip: boolean) => {
     background?.stop();
     if (out.destroyed) return;
@@ -137,7 +135,7 @@ export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
   });
   raw.pipe(counter);
   if (!stdin && startsWithGzipMagic(file)) {
-    const gunzip = createGunzip({ chunkSize: READ_CHUNK });
+    const gunzip = createGunzip();
     gunzip.on('error', (e) => fail(e, true));
     counter.pipe(gunzip).pipe(out);
   } else counter.pipe(out);

@@ -26,6 +26,7 @@ import type {
   DiscoveryBatch,
 } from '../../inventory/import-discovery.js';
 import { describeJson, isObject, listFiles, openInput, type Json } from '../common.js';
+import { readCloudTrailFileOnThread, readsOnThread } from './threaded.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 /** Longest JSON line or array element accepted, in characters (a longer one fails the input). */
@@ -534,7 +535,7 @@ const RECORDS_NEXT_RE = /\{\s*"Records"\s*:\s*\[/y;
  * chunk, to the matching reader.
  */
 export async function readJsonValues(
-  stream: Readable,
+  stream: AsyncIterable<unknown>,
   file: string,
   sink: ValueSink,
   bad: BadLineSink,
@@ -605,6 +606,16 @@ const TIME_RE = /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?\s*(Z|[+-]\d\
  * none (UTC, as CloudTrail and Vault write). Undefined when it is not a timestamp.
  */
 export function isoTime(s: string): string | undefined {
+  // events come in bursts within one second: the previous answer is often this one's
+  if (s === lastTime.in) return lastTime.out;
+  const out = parseTime(s);
+  lastTime.in = s;
+  lastTime.out = out;
+  return out;
+}
+const lastTime: { in: string | undefined; out: string | undefined } = { in: undefined, out: undefined };
+
+function parseTime(s: string): string | undefined {
   if (s.length === 20 && CANONICAL_TIME_RE.test(s)) {
     const t = s.slice(0, 19) + '.000Z';
     return Number.isNaN(Date.parse(t)) ? undefined : t;
@@ -690,8 +701,37 @@ interface IdentityAgg {
   keys: Map<string, KeyAgg>;
 }
 
-/** Aggregates CloudTrail records, one at a time, into per-identity usage. */
+/**
+ * What aggregation needs of one valid record (plain data: a reader thread sends these to the
+ * thread that aggregates).
+ */
+export interface RecordUsage {
+  time: string;
+  /** The identity it is attributed to (IAM user, role behind a session, root). */
+  id?: string;
+  /** Not attributed: its `userIdentity.type` (or `none`). */
+  unattributed?: string;
+  eventSource: string;
+  eventName: string;
+  errorCode?: string;
+  ip?: string;
+  agent?: string;
+  keyId?: string;
+  creationDate?: string;
+  account?: string;
+  /** Temporary credentials this event issued (STS), and when they expire. */
+  issuedKey?: string;
+  issuedExpires?: string;
+}
+
+/**
+ * Aggregates CloudTrail records, one at a time, into per-identity usage: `addValue` checks and
+ * reduces each record to its {@link RecordUsage}, `aggregate` adds that up. With `forward`, the
+ * usages go there instead (a reader thread), and another aggregator adds them up.
+ */
 export class CloudTrailAggregator {
+  constructor(private readonly forward?: (u: RecordUsage) => void) {}
+
   readonly identities = new Map<string, IdentityAgg>();
   readonly accounts = new Set<string>();
   /** Expiry of STS credentials issued in these logs, by access key id. */
@@ -829,11 +869,19 @@ export class CloudTrailAggregator {
     }
     if (time === undefined) return;
 
-    if (this.observedAt === undefined || time > this.observedAt) this.observedAt = time;
+    const u: RecordUsage = { time, eventSource, eventName: eventName as string };
     const account = recipient ?? accountId;
-    if (account) this.accounts.add(account);
-
-    if (eventSource === 'sts.amazonaws.com') this.noteIssued(r.responseElements);
+    if (account) u.account = account;
+    if (eventSource === 'sts.amazonaws.com') {
+      const c = isObject(r.responseElements) ? r.responseElements.credentials : undefined;
+      if (isObject(c) && typeof c.accessKeyId === 'string') {
+        const exp = stsExpiration(c.expiration);
+        if (exp) {
+          u.issuedKey = c.accessKeyId;
+          u.issuedExpires = exp;
+        }
+      }
+    }
 
     // who: the IAM user, the role behind a session, the account root
     let id: string | undefined;
@@ -849,8 +897,25 @@ export class CloudTrailAggregator {
             ? `arn:${partition}:iam::${acct}:root`
             : undefined;
     } else if (arn?.startsWith('arn:')) id = roleArnOfSession(arn);
+    if (id === undefined) u.unattributed = type ?? 'none';
+    else u.id = id;
+    if (errorCode) u.errorCode = errorCode;
+    if (ip) u.ip = ip;
+    if (agent) u.agent = agent;
+    if (keyId) u.keyId = keyId;
+    if (creationDate) u.creationDate = creationDate;
+    if (this.forward) this.forward(u);
+    else this.aggregate(u);
+  }
+
+  /** Adds one valid record's usage. */
+  aggregate(u: RecordUsage): void {
+    const { time, id } = u;
+    if (this.observedAt === undefined || time > this.observedAt) this.observedAt = time;
+    if (u.account) this.accounts.add(u.account);
+    if (u.issuedKey && u.issuedExpires) this.issued.set(u.issuedKey, u.issuedExpires);
     if (id === undefined) {
-      const k = type ?? 'none';
+      const k = u.unattributed ?? 'none';
       this.stats.unattributed[k] = (this.stats.unattributed[k] ?? 0) + 1;
       return;
     }
@@ -878,10 +943,11 @@ export class CloudTrailAggregator {
     a.events++;
     if (time < a.first) a.first = time;
     if (time > a.last) a.last = time;
-    let svc = a.services.get(eventSource);
-    if (!svc) a.services.set(eventSource, (svc = { actions: new Set(), count: 0 }));
+    let svc = a.services.get(u.eventSource);
+    if (!svc) a.services.set(u.eventSource, (svc = { actions: new Set(), count: 0 }));
     svc.count++;
-    svc.actions.add(eventName as string);
+    svc.actions.add(u.eventName);
+    const { errorCode, ip, agent, keyId, creationDate } = u;
     if (errorCode) {
       a.errors.set(errorCode, (a.errors.get(errorCode) ?? 0) + 1);
       let denied = this.deniedCodes.get(errorCode);
@@ -907,15 +973,6 @@ export class CloudTrailAggregator {
         } else this.stats.unrecognisedKeyIds++;
       }
     }
-  }
-
-  /** Remembers when temporary credentials issued by STS expire (AssumeRole, GetSessionToken …). */
-  private noteIssued(response: unknown): void {
-    if (!isObject(response)) return;
-    const c = response.credentials;
-    if (!isObject(c) || typeof c.accessKeyId !== 'string') return;
-    const exp = stsExpiration(c.expiration);
-    if (exp) this.issued.set(c.accessKeyId, exp);
   }
 
   /** The batch: identities and their keys, sorted; scope is the one account seen, or `multi`. */
@@ -1008,6 +1065,43 @@ export class ProblemLog {
 }
 
 /** Reads CloudTrail exports into one `cloudtrail` batch (usage only: `snapshot: false`). */
+/**
+ * Reads one file's records into `agg` (problems to `problem`), on this thread; returns the
+ * file's path and SHA-256. `wrap` may stand between the file and the reader (flow control).
+ */
+export async function readCloudTrailFile(
+  file: string,
+  agg: CloudTrailAggregator,
+  problem: (p: Problem) => void,
+  maxChars: number,
+  maxBytes?: number,
+  wrap: (s: Readable) => AsyncIterable<unknown> = (s) => s,
+): Promise<{ path: string; sha256: string }> {
+  const input = openInput(file, maxBytes);
+  // one problem callback per file (not a closure per record): it reads where the record was
+  let line = 0;
+  const onProblem = (field: string | undefined, message: string) => {
+    const p: Problem = { file, line, message };
+    if (field) p.field = field;
+    problem(p);
+  };
+  await readJsonValues(
+    wrap(input.stream),
+    file,
+    (value, at) => {
+      line = at.line;
+      agg.addValue(value, at.path, onProblem);
+    },
+    (message, at) => {
+      agg.stats.records++;
+      problem({ file, line: at.line, message });
+    },
+    maxChars,
+  );
+  return { path: input.path, sha256: await input.sha256() };
+}
+
+/** Reads CloudTrail exports into one `cloudtrail` batch (usage only: `snapshot: false`). */
 export async function readCloudTrail(
   paths: string[],
   options: CloudTrailReadOptions,
@@ -1018,29 +1112,11 @@ export async function readCloudTrail(
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   const read: { path: string; sha256: string }[] = [];
   for (const file of files) {
-    const input = openInput(file, options.maxBytes);
-    const shown = file;
-    // one problem callback per file (not a closure per record): it reads where the record was
-    let line = 0;
-    const onProblem = (field: string | undefined, message: string) => {
-      const p: Problem = { file: shown, line, message };
-      if (field) p.field = field;
-      problems.add(p);
-    };
-    await readJsonValues(
-      input.stream,
-      shown,
-      (value, at) => {
-        line = at.line;
-        agg.addValue(value, at.path, onProblem);
-      },
-      (message, at) => {
-        agg.stats.records++;
-        problems.add({ file: shown, line: at.line, message });
-      },
-      maxChars,
+    read.push(
+      readsOnThread(file)
+        ? await readCloudTrailFileOnThread(file, agg, problems, maxChars, options.maxBytes)
+        : await readCloudTrailFile(file, agg, (p) => problems.add(p), maxChars, options.maxBytes),
     );
-    read.push({ path: input.path, sha256: await input.sha256() });
   }
   if (problems.count && !options.skipInvalid) {
     throw new ValidationError(
