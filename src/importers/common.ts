@@ -69,7 +69,25 @@ fs.closeSync(fd);
 parentPort.postMessage({ hex: hash.digest('hex'), bytes });
 `;
 
-function hashOffThread(file: string): { result: Promise<{ hex: string; bytes: number }>; stop(): void } {
+/** The hash of a file read in parts or elsewhere, if it did not change while it was read. */
+export function checkedHash(
+  file: string,
+  before: fs.Stats,
+  hashed: { hex: string; bytes: number },
+  read: number,
+): string {
+  const after = fs.statSync(file);
+  if (hashed.bytes !== read || after.size !== before.size || after.mtimeMs !== before.mtimeMs)
+    throw new ValidationError(`${file}: the file changed while it was being imported; nothing was imported`, [
+      { file, message: 'expected the file to stay the same while it is read' },
+    ]);
+  return hashed.hex;
+}
+
+export function hashOffThread(file: string): {
+  result: Promise<{ hex: string; bytes: number }>;
+  stop(): void;
+} {
   const worker = new Worker(HASH_WORKER, { eval: true, workerData: file });
   const result = new Promise<{ hex: string; bytes: number }>((resolve, reject) => {
     worker.once('message', resolve);
@@ -87,12 +105,20 @@ function hashOffThread(file: string): { result: Promise<{ hex: string; bytes: nu
  * reads it on its own (SHA-256 is a tenth of a CloudTrail import on the main thread); its size
  * and modification time must not change while it is read, or the import fails.
  */
-export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
+export function openInput(
+  file: string,
+  maxBytes = DEFAULT_MAX,
+  /** Only these bytes (`start` ≤ offset < `end`) of a plain file, not hashed: one part of a file read in parts. */
+  range?: { start: number; end: number },
+): OpenedInput {
   const stdin = file === '-';
   const before = stdin ? undefined : fs.statSync(file);
-  const offThread = before !== undefined && before.size >= OFF_THREAD_BYTES && before.size <= maxBytes;
-  const raw: Readable = stdin ? process.stdin : fs.createReadStream(file);
-  const hash: Hash | undefined = offThread ? undefined : createHash('sha256');
+  const offThread =
+    !range && before !== undefined && before.size >= OFF_THREAD_BYTES && before.size <= maxBytes;
+  const raw: Readable = stdin
+    ? process.stdin
+    : fs.createReadStream(file, range ? { start: range.start, end: range.end - 1 } : {});
+  const hash: Hash | undefined = offThread || range ? undefined : createHash('sha256');
   const background = offThread ? hashOffThread(file) : undefined;
   let digest: string | undefined;
   let total = 0;
@@ -134,7 +160,7 @@ export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
     if (!out.readableEnded) background?.stop(); // given up before the end
   });
   raw.pipe(counter);
-  if (!stdin && startsWithGzipMagic(file)) {
+  if (!stdin && !range && startsWithGzipMagic(file)) {
     const gunzip = createGunzip();
     gunzip.on('error', (e) => fail(e, true));
     counter.pipe(gunzip).pipe(out);
@@ -143,16 +169,8 @@ export function openInput(file: string, maxBytes = DEFAULT_MAX): OpenedInput {
     path: stdin ? '-' : path.resolve(file),
     stream: out,
     sha256: async () => {
-      if (background) {
-        const { hex, bytes } = await background.result;
-        const after = fs.statSync(file);
-        if (bytes !== total || after.size !== before!.size || after.mtimeMs !== before!.mtimeMs)
-          throw new ValidationError(
-            `${file}: the file changed while it was being imported; nothing was imported`,
-            [{ file, message: 'expected the file to stay the same while it is read' }],
-          );
-        return hex;
-      }
+      if (range) throw new Error('internal: a part of a file is not hashed');
+      if (background) return checkedHash(file, before!, await background.result, total);
       if (digest === undefined) throw new Error('internal: input not fully read');
       return digest;
     },

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { describe, it, expect, afterAll } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
 import * as sources from '../../src/importers/cloudtrail/index.js';
@@ -106,11 +107,50 @@ describe.runIf(fs.existsSync(BUILT))('CloudTrail: a large file read on a worker 
     expect(b).toBeInstanceOf(ValidationError);
   });
 
-  it('an over-long line fails the file on the worker thread with the same error', async () => {
+  it('an over-long line in the second part fails the file naming the line a one-thread read names', async () => {
     const built = (await import(pathToFileURL(BUILT).href)) as typeof sources;
     const long = path.join(tmp, 'long.jsonl');
-    fs.writeFileSync(long, `${trail(new Map()).slice(0, 1000).split('\n')[0]}\n"${'x'.repeat(17 << 20)}"\n`);
-    await expect(built.readCloudTrail([long], opts(true))).rejects.toThrow(/at most 16777216 characters/);
-    await expect(sources.readCloudTrail([long], opts(true))).rejects.toThrow(/at most 16777216 characters/);
+    const good = trail(new Map());
+    const before = good.trimEnd().split('\n').length;
+    fs.writeFileSync(long, `${good}"${'x'.repeat(17 << 20)}"\n${good.slice(0, good.indexOf('\n') + 1)}`);
+    const fail = async (read: typeof sources.readCloudTrail) => {
+      try {
+        await read([long], opts(true));
+      } catch (e) {
+        return e as ValidationError;
+      }
+      throw new Error('expected the read to fail');
+    };
+    const [a, b] = [await fail(built.readCloudTrail), await fail(sources.readCloudTrail)];
+    expect(b.problems.map((p) => p.line)).toEqual([before + 1]);
+    expect(b.message).toMatch(/at most 16777216 characters/);
+    expect(a.problems).toEqual(b.problems);
+  });
+  it('a folder of deliveries (Records documents, gzip, an array, JSON lines) is read the same, in order', async () => {
+    const built = (await import(pathToFileURL(BUILT).href)) as typeof sources;
+    const dir = path.join(tmp, 'deliveries');
+    fs.mkdirSync(dir);
+    const lines = trail(new Map([[3, '{"eventTime": 12, "eventName": "GetObject"}']]))
+      .trimEnd()
+      .split('\n');
+    const records = (from: number, to: number) => lines.slice(from, to).map((l) => JSON.parse(l) as unknown);
+    const third = Math.floor(lines.length / 3);
+    fs.writeFileSync(path.join(dir, 'a.json.gz'), gzipSync(JSON.stringify({ Records: records(0, third) })));
+    fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify(records(third, 2 * third)));
+    fs.writeFileSync(path.join(dir, 'c.jsonl'), lines.slice(2 * third).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'd.json'), JSON.stringify({ Records: records(5, 50) }));
+    const threaded = await built.readCloudTrail([dir], opts(true));
+    const single = await sources.readCloudTrail([dir], opts(true));
+    expect(threaded.batch).toEqual(single.batch);
+    expect(threaded.stats).toEqual(single.stats);
+    expect(threaded.skipped).toEqual(single.skipped);
+    expect(single.skipped).toHaveLength(1);
+    expect(single.batch.files.map((f) => path.basename(f.path))).toEqual([
+      'a.json.gz',
+      'b.json',
+      'c.jsonl',
+      'd.json',
+    ]);
+    expect(single.stats.records).toBe(lines.length + 45);
   });
 });

@@ -26,7 +26,7 @@ import type {
   DiscoveryBatch,
 } from '../../inventory/import-discovery.js';
 import { describeJson, isObject, listFiles, openInput, type Json } from '../common.js';
-import { readCloudTrailFileOnThread, readsOnThread } from './threaded.js';
+import { readCloudTrailFilesOnThreads, readsOnThreads } from './threaded.js';
 import type { ReadOptions, ReadResult, SourceImporter } from '../source.js';
 
 /** Longest JSON line or array element accepted, in characters (a longer one fails the input). */
@@ -526,7 +526,7 @@ export class ArrayReader {
   }
 }
 
-const RECORDS_HEAD_RE = /^\{\s*"Records"\s*:\s*/;
+export const RECORDS_HEAD_RE = /^\{\s*"Records"\s*:\s*/;
 const RECORDS_NEXT_RE = /\{\s*"Records"\s*:\s*\[/y;
 
 /**
@@ -540,11 +540,15 @@ export async function readJsonValues(
   sink: ValueSink,
   bad: BadLineSink,
   maxChars: number,
+  /** JSON lines whatever the first characters are (a later part of a file of lines). */
+  linesOnly = false,
 ): Promise<JsonShape | undefined> {
   const decoder = new StringDecoder('utf8');
   let head = '';
-  let reader: { push(s: string): void; end(): void } | undefined;
-  let shape: JsonShape | undefined;
+  let reader: { push(s: string): void; end(): void } | undefined = linesOnly
+    ? new LineReader(file, sink, bad, maxChars)
+    : undefined;
+  let shape: JsonShape | undefined = linesOnly ? 'lines' : undefined;
   /** Picks the reader once the head shows the shape (or the input ended); until then it waits. */
   const decide = (final: boolean): void => {
     let i = head.charCodeAt(0) === 0xfeff ? 1 : 0;
@@ -730,7 +734,74 @@ export interface RecordUsage {
  * usages go there instead (a reader thread), and another aggregator adds them up.
  */
 export class CloudTrailAggregator {
-  constructor(private readonly forward?: (u: RecordUsage) => void) {}
+  /**
+   * @param forward where usages go instead of being added up here (a reader thread)
+   * @param parts an aggregator of one of this many consecutive parts of an input keeps this many
+   *   times the source IPs and user agents, so that merging the parts in order keeps exactly the
+   *   first ones seen, as reading the whole input here would
+   */
+  constructor(
+    private readonly forward?: (u: RecordUsage) => void,
+    private readonly parts = 1,
+  ) {}
+
+  /** Adds what an aggregator of the next part of the input saw (see `parts`). */
+  merge(o: CloudTrailAggregator): void {
+    for (const acct of o.accounts) this.accounts.add(acct);
+    for (const [k, v] of o.issued) this.issued.set(k, v);
+    if (o.observedAt !== undefined && (this.observedAt === undefined || o.observedAt > this.observedAt))
+      this.observedAt = o.observedAt;
+    this.stats.records += o.stats.records;
+    this.stats.attributed += o.stats.attributed;
+    this.stats.unrecognisedKeyIds += o.stats.unrecognisedKeyIds;
+    for (const [k, n] of Object.entries(o.stats.unattributed))
+      this.stats.unattributed[k] = (this.stats.unattributed[k] ?? 0) + n;
+    const ipCap = MAX_SOURCE_IPS * this.parts;
+    const agentCap = MAX_USER_AGENTS * this.parts;
+    for (const [id, b] of o.identities) {
+      let a = this.identities.get(id);
+      if (!a) {
+        a = {
+          arn: id,
+          events: 0,
+          first: b.first,
+          last: b.last,
+          services: new Map(),
+          errors: new Map(),
+          accessDenied: 0,
+          ips: new Set(),
+          agents: new Set(),
+          keys: new Map(),
+        };
+        this.identities.set(id, a);
+      }
+      a.events += b.events;
+      if (b.first < a.first) a.first = b.first;
+      if (b.last > a.last) a.last = b.last;
+      for (const [name, sb] of b.services) {
+        const sa = a.services.get(name);
+        if (!sa) a.services.set(name, { actions: new Set(sb.actions), count: sb.count });
+        else {
+          sa.count += sb.count;
+          for (const x of sb.actions) sa.actions.add(x);
+        }
+      }
+      for (const [code, n] of b.errors) a.errors.set(code, (a.errors.get(code) ?? 0) + n);
+      a.accessDenied += b.accessDenied;
+      for (const ip of b.ips) if (a.ips.size < ipCap) a.ips.add(ip);
+      for (const ag of b.agents) if (a.agents.size < agentCap) a.agents.add(ag);
+      for (const [keyId, kb] of b.keys) {
+        const ka = a.keys.get(keyId);
+        if (!ka) a.keys.set(keyId, { ...kb });
+        else {
+          if (kb.last > ka.last) ka.last = kb.last;
+          ka.issuedAt ??= kb.issuedAt;
+        }
+      }
+    }
+    this.lastId = '';
+    this.lastAgg = undefined;
+  }
 
   readonly identities = new Map<string, IdentityAgg>();
   readonly accounts = new Set<string>();
@@ -954,8 +1025,8 @@ export class CloudTrailAggregator {
       if (denied === undefined) this.deniedCodes.set(errorCode, (denied = DENIED_RE.test(errorCode)));
       if (denied) a.accessDenied++;
     }
-    if (ip && a.ips.size < MAX_SOURCE_IPS) a.ips.add(ip);
-    if (agent && a.agents.size < MAX_USER_AGENTS) a.agents.add(agent);
+    if (ip && a.ips.size < MAX_SOURCE_IPS * this.parts) a.ips.add(ip);
+    if (agent && a.agents.size < MAX_USER_AGENTS * this.parts) a.agents.add(agent);
     if (keyId) {
       const k = a.keys.get(keyId);
       if (k) {
@@ -1064,10 +1135,16 @@ export class ProblemLog {
   }
 }
 
-/** Reads CloudTrail exports into one `cloudtrail` batch (usage only: `snapshot: false`). */
+/** One part of a plain file of JSON lines, read on its own: bytes `start` ≤ offset < `end`. */
+export interface FilePart {
+  start: number;
+  end: number;
+}
+
 /**
- * Reads one file's records into `agg` (problems to `problem`), on this thread; returns the
- * file's path and SHA-256. `wrap` may stand between the file and the reader (flow control).
+ * Reads one file's records (or one part of a file of JSON lines) into `agg`, problems to
+ * `problem`, on this thread; returns the file's path and, for a whole file, its SHA-256. `wrap`
+ * may stand between the file and the reader (flow control).
  */
 export async function readCloudTrailFile(
   file: string,
@@ -1076,8 +1153,9 @@ export async function readCloudTrailFile(
   maxChars: number,
   maxBytes?: number,
   wrap: (s: Readable) => AsyncIterable<unknown> = (s) => s,
-): Promise<{ path: string; sha256: string }> {
-  const input = openInput(file, maxBytes);
+  part?: FilePart,
+): Promise<{ path: string; sha256?: string }> {
+  const input = openInput(file, maxBytes, part);
   // one problem callback per file (not a closure per record): it reads where the record was
   let line = 0;
   const onProblem = (field: string | undefined, message: string) => {
@@ -1097,8 +1175,9 @@ export async function readCloudTrailFile(
       problem({ file, line: at.line, message });
     },
     maxChars,
+    part !== undefined && part.start > 0,
   );
-  return { path: input.path, sha256: await input.sha256() };
+  return part ? { path: input.path } : { path: input.path, sha256: await input.sha256() };
 }
 
 /** Reads CloudTrail exports into one `cloudtrail` batch (usage only: `snapshot: false`). */
@@ -1111,12 +1190,13 @@ export async function readCloudTrail(
   const problems = new ProblemLog();
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   const read: { path: string; sha256: string }[] = [];
-  for (const file of files) {
-    read.push(
-      readsOnThread(file)
-        ? await readCloudTrailFileOnThread(file, agg, problems, maxChars, options.maxBytes)
-        : await readCloudTrailFile(file, agg, (p) => problems.add(p), maxChars, options.maxBytes),
-    );
+  if (readsOnThreads(files)) {
+    read.push(...(await readCloudTrailFilesOnThreads(files, agg, problems, maxChars, options.maxBytes)));
+  } else {
+    for (const file of files) {
+      const r = await readCloudTrailFile(file, agg, (p) => problems.add(p), maxChars, options.maxBytes);
+      read.push({ path: r.path, sha256: r.sha256! });
+    }
   }
   if (problems.count && !options.skipInvalid) {
     throw new ValidationError(

@@ -1,72 +1,90 @@
-/** Reads one CloudTrail file on a worker thread: see threaded.ts. */
+/** Reads CloudTrail files (or parts of files) on a worker thread, one job at a time: see threaded.ts. */
 import type { Readable } from 'node:stream';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
 import { CloudTrailAggregator, readCloudTrailFile, type RecordUsage } from './index.js';
-import type { FromReader, ReaderInput } from './threaded.js';
+import type { FromReader, ReaderJob, ToReader } from './threaded.js';
 
 const port = parentPort!;
-const input = workerData as ReaderInput;
 const post = (m: FromReader) => port.postMessage(m);
 
 /** Records (or problems) per batch, and batches unacknowledged before reading pauses. */
 const BATCH = 4000;
 const MAX_UNACKNOWLEDGED = 8;
 
-let usages: RecordUsage[] = [];
-let problems: Problem[] = [];
-let sent = 0;
 let unacknowledged = 0;
 let resume: (() => void) | undefined;
-port.on('message', (m: unknown) => {
-  if (m !== 'ack') return;
-  unacknowledged--;
-  resume?.();
-  resume = undefined;
-});
+const jobs: ReaderJob[] = [];
+let running = false;
 
-const flush = () => {
-  post({ type: 'batch', usages, problems, records: agg.stats.records - sent });
-  sent = agg.stats.records;
-  usages = [];
-  problems = [];
-  unacknowledged++;
-};
-const agg = new CloudTrailAggregator((u) => {
-  usages.push(u);
-  if (usages.length >= BATCH) flush();
-});
-
-async function* paced(stream: Readable): AsyncGenerator<unknown> {
-  for await (const chunk of stream) {
-    while (unacknowledged >= MAX_UNACKNOWLEDGED) await new Promise<void>((r) => (resume = r));
-    yield chunk;
+port.on('message', (m: ToReader) => {
+  if (m === 'close') {
+    port.close();
+    return;
   }
+  if ('ack' in m) {
+    unacknowledged--;
+    resume?.();
+    resume = undefined;
+    return;
+  }
+  jobs.push(m.job);
+  if (!running) void run();
+});
+
+async function run(): Promise<void> {
+  running = true;
+  for (let job = jobs.shift(); job; job = jobs.shift()) await read(job);
+  running = false;
 }
 
-readCloudTrailFile(
-  input.file,
-  agg,
-  (p) => {
-    problems.push(p);
-    if (problems.length >= BATCH) flush();
-  },
-  input.maxChars,
-  input.maxBytes,
-  paced,
-)
-  .then((r) => {
+async function read(job: ReaderJob): Promise<void> {
+  let usages: RecordUsage[] = [];
+  let problems: Problem[] = [];
+  let sent = 0;
+  /** Line breaks read (a part's lines: where the next part's line numbers start). */
+  let lines = 0;
+  const flush = () => {
+    post({ type: 'batch', id: job.id, usages, problems, records: agg.stats.records - sent });
+    sent = agg.stats.records;
+    usages = [];
+    problems = [];
+    unacknowledged++;
+  };
+  const agg = new CloudTrailAggregator((u) => {
+    usages.push(u);
+    if (usages.length >= BATCH) flush();
+  });
+  async function* paced(stream: Readable): AsyncGenerator<unknown> {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (job.part) for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+      while (unacknowledged >= MAX_UNACKNOWLEDGED) await new Promise<void>((r) => (resume = r));
+      yield chunk;
+    }
+  }
+  try {
+    const r = await readCloudTrailFile(
+      job.file,
+      agg,
+      (p) => {
+        problems.push(p);
+        if (problems.length >= BATCH) flush();
+      },
+      job.maxChars,
+      job.maxBytes,
+      paced,
+      job.part,
+    );
     flush();
-    post({ type: 'end', ...r });
-  })
-  .catch((e: unknown) => {
+    post({ type: 'end', id: job.id, ...r, lines });
+  } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     post({
       type: 'failed',
+      id: job.id,
       message: err.message.split('\n')[0]!,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
-      ...(err.stack ? { stack: err.stack } : {}),
     });
-  })
-  .finally(() => port.unref());
+  }
+}

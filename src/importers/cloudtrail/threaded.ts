@@ -1,77 +1,225 @@
 /**
- * A large CloudTrail file read on a worker thread (`reader-worker.ts`): the worker reads,
- * decodes, splits and `JSON.parse`s the records and checks each one, sending on only what
- * aggregation needs ({@link RecordUsage}) and the problems, in file order; this thread adds them
- * up. Parsing is half of an import's time, so the two halves run on both cores. Batches are
- * acknowledged, and the worker stops reading while eight are unacknowledged (bounded memory).
+ * CloudTrail files read on worker threads (`reader-worker.ts`, decision record 0007): a pool of
+ * two workers reads, decodes, splits and `JSON.parse`s the records and checks each one, sending on
+ * only what aggregation needs ({@link RecordUsage}) and the problems, in file order; this thread
+ * adds them up. Parsing is most of an import's time, so the two workers take files in turn (S3
+ * deliveries: many files), and a large plain file of JSON lines is read as two parts at once, cut
+ * at a line break. Every file or part is added up by its own aggregator and merged in input
+ * order (see `CloudTrailAggregator.merge`), with a second part's line numbers moved on by the
+ * first part's lines. Batches are acknowledged, and a worker stops reading while eight are
+ * unacknowledged (bounded memory). If a file fails, it is read again on this thread, so the error
+ * is the one a one-thread read gives, naming its line.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
-import { OFF_THREAD_BYTES } from '../common.js';
-import type { CloudTrailAggregator, ProblemLog, RecordUsage } from './index.js';
+import { checkedHash, hashOffThread, OFF_THREAD_BYTES } from '../common.js';
+import {
+  CloudTrailAggregator,
+  ProblemLog,
+  RECORDS_HEAD_RE,
+  readCloudTrailFile,
+  type FilePart,
+  type RecordUsage,
+} from './index.js';
 
-export interface ReaderInput {
+/** One file, or one part of one, for a worker. */
+export interface ReaderJob {
+  id: number;
   file: string;
   maxChars: number;
   maxBytes?: number;
+  part?: FilePart;
 }
 
+/** This thread → worker. */
+export type ToReader = { job: ReaderJob } | { ack: number } | 'close';
 /** Worker → this thread. */
 export type FromReader =
-  | { type: 'batch'; usages: RecordUsage[]; problems: Problem[]; records: number }
-  | { type: 'end'; path: string; sha256: string }
-  | { type: 'failed'; message: string; problems?: Problem[]; stack?: string };
+  | { type: 'batch'; id: number; usages: RecordUsage[]; problems: Problem[]; records: number }
+  | { type: 'end'; id: number; path: string; sha256?: string; lines: number }
+  | { type: 'failed'; id: number; message: string; problems?: Problem[] };
 
 const READER_SCRIPT = new URL('./reader-worker.js', import.meta.url);
 
 /**
- * Whether a file is read on a worker thread: a file (not standard input) of 16 MB or more, from
+ * Whether files are read on worker threads: 16 MB or more of files (not standard input), from
  * compiled JavaScript (the test runner's TypeScript sources have no worker script).
  */
-export function readsOnThread(file: string): boolean {
-  if (file === '-') return false;
-  const st = fs.statSync(file, { throwIfNoEntry: false });
-  return st !== undefined && st.size >= OFF_THREAD_BYTES && fs.existsSync(fileURLToPath(READER_SCRIPT));
+export function readsOnThreads(files: string[]): boolean {
+  if (files.includes('-')) return false;
+  let total = 0;
+  for (const f of files) total += fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0;
+  return total >= OFF_THREAD_BYTES && fs.existsSync(fileURLToPath(READER_SCRIPT));
 }
 
-export function readCloudTrailFileOnThread(
-  file: string,
+/** Where a plain file of JSON lines can be cut in two (just after a line break), if it can. */
+function cutOfLines(file: string, size: number, maxChars: number): number | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(4096);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return undefined; // gzip
+    const text = head
+      .subarray(0, n)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .trimStart();
+    // JSON lines only: not an array, not a {"Records": […]} document (the reader's own test)
+    const m = RECORDS_HEAD_RE.exec(text);
+    if (!text.startsWith('{') || (m && text.charCodeAt(m[0].length) === 91)) return undefined;
+    const window = Buffer.alloc(1 << 16);
+    for (let at = Math.floor(size / 2); at < size && at - size / 2 < maxChars; at += window.length) {
+      const got = fs.readSync(fd, window, 0, window.length, at);
+      const nl = window.subarray(0, got).indexOf(10);
+      if (nl !== -1) return at + nl + 1 < size ? at + nl + 1 : undefined;
+    }
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface FileRead {
+  file: string;
+  before: fs.Stats;
+  jobs: Job[];
+  hashing?: ReturnType<typeof hashOffThread>;
+  /** Lines of its parts merged so far. */
+  lines: number;
+}
+
+interface Job {
+  job: ReaderJob;
+  read: FileRead;
+  agg: CloudTrailAggregator;
+  problems: ProblemLog;
+  end?: { path: string; sha256?: string; lines: number };
+}
+
+/**
+ * Reads `files` on worker threads into `agg` and `problems`, in order; returns each file's path
+ * and SHA-256, as the one-thread read does.
+ */
+export async function readCloudTrailFilesOnThreads(
+  files: string[],
   agg: CloudTrailAggregator,
   problems: ProblemLog,
   maxChars: number,
   maxBytes?: number,
-): Promise<{ path: string; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    const workerData: ReaderInput = { file, maxChars, ...(maxBytes !== undefined ? { maxBytes } : {}) };
-    const worker = new Worker(READER_SCRIPT, {
-      workerData,
-      resourceLimits: { maxYoungGenerationSizeMb: 192 }, // the CLI's 64 MB semi-space
-    });
-    let settled = false;
-    const done = (f: () => void) => {
-      if (settled) return;
-      settled = true;
-      f();
-    };
-    worker.on('message', (m: FromReader) => {
-      if (m.type === 'batch') {
-        for (const u of m.usages) agg.aggregate(u);
-        agg.stats.records += m.records;
-        for (const p of m.problems) problems.add(p);
-        worker.postMessage('ack');
-      } else if (m.type === 'end') {
-        done(() => resolve({ path: m.path, sha256: m.sha256 }));
-      } else {
-        const e = m.problems ? new ValidationError(m.message, m.problems) : new Error(m.message);
-        done(() => reject(e));
+): Promise<{ path: string; sha256: string }[]> {
+  const queue: Job[] = [];
+  let id = 0;
+  for (const file of files) {
+    const before = fs.statSync(file);
+    const limit = maxBytes !== undefined ? { maxBytes } : {};
+    const cut =
+      before.size >= OFF_THREAD_BYTES && before.size <= (maxBytes ?? Infinity)
+        ? cutOfLines(file, before.size, maxChars)
+        : undefined;
+    const parts: (FilePart | undefined)[] =
+      cut === undefined
+        ? [undefined]
+        : [
+            { start: 0, end: cut },
+            { start: cut, end: before.size },
+          ];
+    const read: FileRead = { file, before, jobs: [], lines: 0 };
+    for (const part of parts) {
+      const j: Job = {
+        job: { id: id++, file, maxChars, ...limit, ...(part ? { part } : {}) },
+        read,
+        agg: new CloudTrailAggregator(undefined, 2),
+        problems: new ProblemLog(),
+      };
+      read.jobs.push(j);
+      queue.push(j);
+    }
+  }
+  const hashes: { path: string; sha256: Promise<string> | string }[] = [];
+  // Jobs are merged in input order as soon as they and all before them are done (and let go).
+  let merged = 0;
+  const mergeDone = () => {
+    for (let j = queue[merged]; j?.end; j = queue[++merged]) {
+      const r = j.read;
+      agg.merge(j.agg);
+      for (const p of j.problems.listed)
+        problems.add(p.line === undefined ? p : { ...p, line: p.line + r.lines });
+      problems.count += j.problems.count - j.problems.listed.length;
+      r.lines += j.end.lines;
+      if (j === r.jobs[r.jobs.length - 1]) {
+        const first = r.jobs[0]!.end!;
+        const hashing = r.hashing;
+        const checked = hashing?.result.then((h) => checkedHash(r.file, r.before, h, r.before.size));
+        checked?.catch(() => {}); // awaited below, in order
+        hashes.push({ path: first.path, sha256: checked ?? first.sha256! });
+      }
+      j.agg = new CloudTrailAggregator();
+      j.problems = new ProblemLog();
+    }
+  };
+  const byId = new Map(queue.map((j) => [j.job.id, j]));
+  const workers: Worker[] = [];
+  const count = Math.min(2, Math.max(1, os.availableParallelism()), queue.length);
+  let failedFile: string | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let next = 0;
+      let finished = 0;
+      let stopped = false;
+      const stop = (e: unknown, file?: string) => {
+        if (stopped) return;
+        stopped = true;
+        failedFile = file;
+        reject(e instanceof Error ? e : new Error(String(e)));
+      };
+      const give = (w: Worker) => {
+        const j = queue[next++];
+        if (!j) return;
+        if (j.job.part && !j.read.hashing) j.read.hashing = hashOffThread(j.read.file);
+        w.postMessage({ job: j.job } satisfies ToReader);
+      };
+      for (let k = 0; k < count; k++) {
+        const w = new Worker(READER_SCRIPT, { resourceLimits: { maxYoungGenerationSizeMb: 192 } });
+        workers.push(w);
+        w.on('message', (m: FromReader) => {
+          const j = byId.get(m.id)!;
+          if (m.type === 'batch') {
+            for (const u of m.usages) j.agg.aggregate(u);
+            j.agg.stats.records += m.records;
+            for (const p of m.problems) j.problems.add(p);
+            w.postMessage({ ack: m.id } satisfies ToReader);
+          } else if (m.type === 'end') {
+            j.end = m;
+            mergeDone();
+            if (++finished === queue.length) resolve();
+            else give(w);
+          } else {
+            const e = m.problems ? new ValidationError(m.message, m.problems) : new Error(m.message);
+            stop(e, j.job.file);
+          }
+        });
+        w.on('error', (e) => stop(e));
+        w.on('exit', (code) => {
+          if (finished < queue.length)
+            stop(new Error(`the CloudTrail reading thread stopped (exit code ${code})`));
+        });
+        give(w);
       }
     });
-    worker.on('error', (e) => done(() => reject(e)));
-    worker.on('exit', (code) =>
-      done(() => reject(new Error(`${file}: the reading thread stopped (exit code ${code})`))),
-    );
-  });
+  } catch (e) {
+    for (const w of workers) void w.terminate();
+    for (const j of queue) j.read.hashing?.stop();
+    if (failedFile === undefined) throw e;
+    // the exact error, as one thread reads the file (its own line numbers)
+    await readCloudTrailFile(failedFile, new CloudTrailAggregator(), () => {}, maxChars, maxBytes);
+    throw e;
+  }
+  for (const w of workers) w.postMessage('close' satisfies ToReader);
+  const out: { path: string; sha256: string }[] = [];
+  for (const h of hashes) out.push({ path: h.path, sha256: await h.sha256 });
+  return out;
 }
