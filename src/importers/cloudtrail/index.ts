@@ -705,6 +705,19 @@ interface IdentityAgg {
   keys: Map<string, KeyAgg>;
 }
 
+const newIdentity = (arn: string, first: string, last: string): IdentityAgg => ({
+  arn,
+  events: 0,
+  first,
+  last,
+  services: new Map(),
+  errors: new Map(),
+  accessDenied: 0,
+  ips: new Set(),
+  agents: new Set(),
+  keys: new Map(),
+});
+
 /**
  * What aggregation needs of one valid record (plain data: a reader thread sends these to the
  * thread that aggregates).
@@ -761,18 +774,7 @@ export class CloudTrailAggregator {
     for (const [id, b] of o.identities) {
       let a = this.identities.get(id);
       if (!a) {
-        a = {
-          arn: id,
-          events: 0,
-          first: b.first,
-          last: b.last,
-          services: new Map(),
-          errors: new Map(),
-          accessDenied: 0,
-          ips: new Set(),
-          agents: new Set(),
-          keys: new Map(),
-        };
+        a = newIdentity(id, b.first, b.last);
         this.identities.set(id, a);
       }
       a.events += b.events;
@@ -995,18 +997,7 @@ export class CloudTrailAggregator {
     // consecutive events often come from the same principal: skip the map lookup then
     let a = this.lastId === id ? this.lastAgg : this.identities.get(id);
     if (!a) {
-      a = {
-        arn: id,
-        events: 0,
-        first: time,
-        last: time,
-        services: new Map(),
-        errors: new Map(),
-        accessDenied: 0,
-        ips: new Set(),
-        agents: new Set(),
-        keys: new Map(),
-      };
+      a = newIdentity(id, time, time);
       this.identities.set(id, a);
     }
     this.lastId = id;
