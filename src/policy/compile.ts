@@ -204,8 +204,6 @@ const equalsSlow = (a: unknown, b: unknown): boolean =>
 
 const noField = (o: unknown, name: string): never => fail(`no such field ${name} on ${typeOf(o)}`);
 
-/** Field access for names an object could inherit (`constructor`, `toString`, …): own keys only. */
-const fieldOwn = (obj: unknown, name: string): unknown => field(obj, name);
 const hasOwn = (obj: unknown, name: string): boolean =>
   isObj(obj)
     ? Object.prototype.hasOwnProperty.call(obj, name) && obj[name] !== undefined
@@ -265,7 +263,7 @@ const HELPERS = {
   CelError,
   equalsSlow,
   noField,
-  fieldOwn,
+  field,
   hasOwn,
   index,
   compare,
@@ -341,7 +339,8 @@ class Generator {
         const [target, name] = args as [Node, string];
         const t = this.temp(fn);
         const n = JSON.stringify(name);
-        if (name in Object.prototype) return `fieldOwn(${this.expr(target, fn)}, ${n})`;
+        // names an object could inherit (`constructor`, `toString`, …): own keys only
+        if (name in Object.prototype) return `field(${this.expr(target, fn)}, ${n})`;
         // for a name no plain object inherits, "own and defined" is "defined"
         return `(${t} = ${this.expr(target, fn)}, isObj(${t}) ? (${t}[${n}] !== undefined ? ${t}[${n}] : fail(${JSON.stringify(`No such key: ${name}`)})) : noField(${t}, ${n}))`;
       }

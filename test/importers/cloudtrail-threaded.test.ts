@@ -16,6 +16,19 @@ import * as sources from '../../src/importers/cloudtrail/index.js';
 const BUILT = path.resolve('dist/src/importers/cloudtrail/index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'steward-ct-thread-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+/** The error a read ends with (it must end with one). */
+async function refusal(
+  read: typeof sources.readCloudTrail,
+  file: string,
+  skipInvalid: boolean,
+): Promise<ValidationError> {
+  try {
+    await read([file], opts(skipInvalid));
+  } catch (e) {
+    return e as ValidationError;
+  }
+  throw new Error('expected the read to fail');
+}
 const opts = (skipInvalid: boolean) => ({ skipInvalid, keys: { fingerprint: (s: string) => `fp:${s}` } });
 
 /** ≈ 20 MB of JSON lines: users with long-term keys, role sessions, services; bad lines given. */
@@ -93,14 +106,7 @@ describe.runIf(fs.existsSync(BUILT))('CloudTrail: a large file read on a worker 
 
   it('without --skip-invalid both refuse the file with the same problems', async () => {
     const built = (await import(pathToFileURL(BUILT).href)) as typeof sources;
-    const fail = async (read: typeof sources.readCloudTrail) => {
-      try {
-        await read([file], opts(false));
-      } catch (e) {
-        return e as ValidationError;
-      }
-      throw new Error('expected the read to fail');
-    };
+    const fail = (read: typeof sources.readCloudTrail) => refusal(read, file, false);
     const [a, b] = [await fail(built.readCloudTrail), await fail(sources.readCloudTrail)];
     expect(a.message).toBe(b.message);
     expect(a.problems).toEqual(b.problems);
@@ -113,14 +119,7 @@ describe.runIf(fs.existsSync(BUILT))('CloudTrail: a large file read on a worker 
     const good = trail(new Map());
     const before = good.trimEnd().split('\n').length;
     fs.writeFileSync(long, `${good}"${'x'.repeat(17 << 20)}"\n${good.slice(0, good.indexOf('\n') + 1)}`);
-    const fail = async (read: typeof sources.readCloudTrail) => {
-      try {
-        await read([long], opts(true));
-      } catch (e) {
-        return e as ValidationError;
-      }
-      throw new Error('expected the read to fail');
-    };
+    const fail = (read: typeof sources.readCloudTrail) => refusal(read, long, true);
     const [a, b] = [await fail(built.readCloudTrail), await fail(sources.readCloudTrail)];
     expect(b.problems.map((p) => p.line)).toEqual([before + 1]);
     expect(b.message).toMatch(/at most 16777216 characters/);
