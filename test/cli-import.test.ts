@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { describe, it, expect } from 'vitest';
 import { dialects } from './helpers/steward.js';
 import { cli } from './helpers/cli.js';
@@ -85,5 +86,15 @@ describe.runIf(corporaAvailable)('discovery import from standard input (the stew
     const b = JSON.parse(fromStdin.stdout) as ImportJson;
     expect(b.identities).toEqual(a.identities);
     expect(b.events).toBe(a.events);
+    // the same export gzipped on the pipe (`zcat`-less: `aws s3 cp s3://…/x.json.gz - | steward import cloudtrail -`)
+    const gzipped = run(
+      path.join(tmp, 'c.db'),
+      ['import', 'cloudtrail', '-', '--json'],
+      gzipSync(fs.readFileSync(file)),
+    );
+    expect(gzipped.status, gzipped.stderr).toBe(0);
+    const c = JSON.parse(gzipped.stdout) as ImportJson;
+    expect(c.identities).toEqual(a.identities);
+    expect(c.events).toBe(a.events);
   });
 });

@@ -16,6 +16,8 @@ import { importer as gitleaks } from '../src/importers/gitleaks/index.js';
 import type { SourceImporter } from '../src/importers/source.js';
 import { loadDocuments, type NhiDocument } from '../src/policy/document.js';
 import { loadRules } from '../src/policy/rules.js';
+import { evaluate, DEFAULT_SLA } from '../src/policy/evaluate.js';
+import { listFindings, type FindingView } from '../src/policy/findings.js';
 
 /**
  * The built-in pack over a real estate: the example directory and manifests (as `npm start`
@@ -343,6 +345,102 @@ describe.runIf(corporaAvailable).each(dialects)(
           expect(evaluatePack(docs, new Date('2027-02-01T00:00:00Z'))['vendor-contract-ended']).toEqual([
             SALESFORCE,
           ]);
+        },
+        { clock: testClock(NOW.toISOString()) },
+      );
+    });
+
+    it('`evaluate` records exactly those findings, each routed to who must act, and only changes move them', async () => {
+      await withSteward(
+        dialect,
+        async (env) => {
+          const docs = await buildEstate(env);
+          const byId = new Map(docs.map((d) => [d.id, d]));
+          const held = (views: FindingView[]): Record<string, string[]> => {
+            const out: Record<string, string[]> = Object.fromEntries(rules.map((r) => [r.id, []]));
+            for (const v of views) out[v.rule]!.push(key(byId.get(v.subject.id)!));
+            for (const ids of Object.values(out)) ids.sort();
+            return out;
+          };
+          const run = (now: Date) => evaluate(env.steward, { rules, actor: 'policy', now, workers: 0 });
+
+          const first = await run(NOW);
+          expect(first.errors).toEqual([]);
+          expect(first.identities).toBe(226);
+          const open = await listFindings(env.steward.store);
+          expect(first.opened).toBe(open.length);
+          // the findings table holds what the rules say of the documents, no more, no less
+          expect(held(open)).toEqual(evaluatePack(docs, NOW));
+
+          for (const v of open) {
+            const rule = rules.find((r) => r.id === v.rule)!;
+            expect(v.status).toBe('open');
+            expect(v.firstSeen).toBe(NOW.toISOString());
+            expect(v.subject.name).toBe(byId.get(v.subject.id)!.name);
+            expect(v.dueAt, v.id).toBe(
+              new Date(NOW.getTime() + DEFAULT_SLA[rule.severity] * 86_400_000).toISOString(),
+            );
+            expect(v.frameworks['owasp-nhi-2025'] ?? v.frameworks['nist-csf-2.0'], v.rule).toBeDefined();
+          }
+          const on = (id: string) =>
+            open
+              .filter((v) => key(byId.get(v.subject.id)!) === id)
+              .map((v) => [v.rule, v.assignee, v.assignedRole])
+              .sort((a, b) => a[0]!.localeCompare(b[0]!));
+          // Frank (the Stripe key's technical owner) left and nobody controls it: everything
+          // falls through to the primary team.
+          expect(on(STRIPE)).toEqual([
+            ['credential-not-rotated-after-owner-left', 'team:payments', 'primary'],
+            ['no-control-owner', 'team:payments', 'primary'],
+            ['no-revocation-path', 'team:payments', 'primary'],
+            ['owner-departed', 'team:payments', 'primary'],
+            ['rotation-overdue', 'team:payments', 'primary'],
+          ]);
+          // a fully accountable identity: the finding goes to the role the rule names
+          expect(on(SETTLEMENT)).toEqual([
+            ['static-key-where-federation-available', 'person:leo@example.com', 'technical'],
+          ]);
+          // nobody claims kube-system/default: every finding on it is unassigned, and one says so
+          const kube = on(KUBE_SYSTEM_DEFAULT);
+          expect(kube.map(([, assignee, role]) => [assignee, role])).toEqual(kube.map(() => [null, null]));
+          const nobody = open.find(
+            (v) => v.rule === 'nobody-accountable' && key(byId.get(v.subject.id)!) === KUBE_SYSTEM_DEFAULT,
+          );
+          expect(nobody?.severity).toBe('critical');
+          expect(
+            await listFindings(env.steward.store, { owner: 'team:payments', rule: 'owner-departed' }),
+          ).toHaveLength(1);
+
+          // The same moment again: nothing changed, nothing is written.
+          const again = await run(NOW);
+          expect([again.opened, again.resolved, again.reopened, again.reassigned, again.events]).toEqual([
+            0, 0, 0, 0, 0,
+          ]);
+
+          // A month on the ledger certificate has expired; by February the Salesforce contract has ended.
+          const december = new Date('2026-12-16T00:00:00Z');
+          const later = await run(december);
+          const expected = evaluatePack(docs, december);
+          expect(held(await listFindings(env.steward.store))).toEqual(expected);
+          expect(held(await listFindings(env.steward.store))['expired-credential-active']).toEqual(
+            [DBT, LEDGER_CERT].sort(),
+          );
+          const before = held(open);
+          const diff = (a: Record<string, string[]>, b: Record<string, string[]>) =>
+            Object.keys(a).reduce((n, r) => n + a[r]!.filter((id) => !b[r]!.includes(id)).length, 0);
+          expect(later.opened).toBe(diff(expected, before));
+          expect(later.resolved).toBe(diff(before, expected));
+          expect(later.opened).toBeGreaterThan(0);
+          const resolved = await listFindings(env.steward.store, { status: 'resolved' });
+          expect(resolved).toHaveLength(later.resolved);
+          for (const v of resolved) expect(v.resolvedAt).toBe(december.toISOString());
+
+          const february = new Date('2027-02-01T00:00:00Z');
+          await run(february);
+          const feb = await listFindings(env.steward.store, { rule: 'vendor-contract-ended' });
+          expect(feb.map((v) => key(byId.get(v.subject.id)!))).toEqual([SALESFORCE]);
+          expect(feb[0]!.firstSeen).toBe(february.toISOString());
+          expect(held(await listFindings(env.steward.store))).toEqual(evaluatePack(docs, february));
         },
         { clock: testClock(NOW.toISOString()) },
       );

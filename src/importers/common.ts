@@ -160,11 +160,15 @@ export function openInput(
     if (!out.readableEnded) background?.stop(); // given up before the end
   });
   raw.pipe(counter);
-  if (!stdin && !range && startsWithGzipMagic(file)) {
-    const gunzip = createGunzip();
-    gunzip.on('error', (e) => fail(e, true));
-    counter.pipe(gunzip).pipe(out);
-  } else counter.pipe(out);
+  const decode = (gzip: boolean) => {
+    if (gzip) {
+      const gunzip = createGunzip();
+      gunzip.on('error', (e) => fail(e, true));
+      counter.pipe(gunzip).pipe(out);
+    } else counter.pipe(out);
+  };
+  if (stdin) sniffGzip(counter, decode);
+  else decode(!range && startsWithGzipMagic(file));
   return {
     path: stdin ? '-' : path.resolve(file),
     stream: out,
@@ -175,6 +179,29 @@ export function openInput(
       return digest;
     },
   };
+}
+
+/**
+ * Standard input cannot be peeked at like a file: waits for its first two bytes (or its end),
+ * puts them back, then says whether they are the gzip magic bytes.
+ */
+function sniffGzip(stream: Readable, decide: (gzip: boolean) => void): void {
+  let done = false;
+  const settle = (head: Buffer | null) => {
+    if (done) return;
+    done = true;
+    stream.off('readable', onReadable);
+    stream.off('end', onEnd);
+    if (head !== null && head.length > 0) stream.unshift(head);
+    decide(head !== null && head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b);
+  };
+  const onReadable = () => {
+    const head = stream.read(2) as Buffer | null; // null until two bytes are buffered, unless the input ended
+    if (head !== null || stream.readableEnded) settle(head);
+  };
+  const onEnd = () => settle(null);
+  stream.on('readable', onReadable);
+  stream.on('end', onEnd);
 }
 
 function startsWithGzipMagic(file: string): boolean {

@@ -283,8 +283,17 @@ export function judgePage(page: DocumentPage, judge: Judge): PageVerdict {
       if (!r.assignee) unrouted = true;
       holds.set(rule.id, { rule, assignee: r.assignee, assignedRole: r.role });
     }
-    // A finding nobody can be assigned: "nobody accountable" is itself a critical finding.
-    if (unrouted && nobody && !holds.has(nobody.id) && doc.status === 'active') {
+    // A finding nobody can be assigned: "nobody accountable" is itself a critical finding. Not
+    // for a secret found in code (its unmanaged-credential finding says it has no owner) nor one
+    // linked to a known credential (its owners are that credential's): the rule excludes both.
+    if (
+      unrouted &&
+      nobody &&
+      !holds.has(nobody.id) &&
+      doc.status === 'active' &&
+      !doc.unmanaged &&
+      !doc.linked
+    ) {
       holds.set(nobody.id, { rule: nobody, assignee: null, assignedRole: null });
     }
     const existing = new Map<string, FindingRow>();

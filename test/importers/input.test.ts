@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { describe, it, expect, afterAll } from 'vitest';
 import { openInput } from '../../src/importers/common.js';
 import { readCloudTrail } from '../../src/importers/cloudtrail/index.js';
@@ -104,5 +105,70 @@ describe('opening inputs: decoding and the SHA-256 every import run records', ()
     expect(
       r.batch.identities.reduce((n, i) => n + (i.attributes!.usage as { events: number }).events, 0),
     ).toBe(lines);
+  });
+});
+
+/** Opens `-` with standard input replaced by these chunks, and reads it to the end. */
+async function fromStdin(chunks: Buffer[]): Promise<{ bytes: Buffer; sha256: string }> {
+  const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+  Object.defineProperty(process, 'stdin', { value: Readable.from(chunks) });
+  try {
+    const input = openInput('-');
+    expect(input.path).toBe('-');
+    return { bytes: await drain(input), sha256: await input.sha256() };
+  } finally {
+    Object.defineProperty(process, 'stdin', stdin);
+  }
+}
+
+/** A buffer cut into pieces of `size` bytes, as a slow pipe delivers it. */
+const pieces = (b: Buffer, size: number) =>
+  Array.from({ length: Math.ceil(b.length / size) }, (_, i) => b.subarray(i * size, (i + 1) * size));
+
+describe('standard input: gzip is told apart by its first two bytes, as for files', () => {
+  const plain = Buffer.from('{"Records":[{"eventName":"GetObject"}]}\n');
+  const gz = gzipSync(plain);
+
+  it('gzip on stdin is decompressed; the hash is of the bytes as piped', async () => {
+    const r = await fromStdin([gz]);
+    expect(r.bytes.toString()).toBe(plain.toString());
+    expect(r.sha256).toBe(sha(gz));
+  });
+
+  it('gzip arriving one byte at a time (the magic split across reads) is still decompressed', async () => {
+    const r = await fromStdin(pieces(gz, 1));
+    expect(r.bytes.equals(plain)).toBe(true);
+    expect(r.sha256).toBe(sha(gz));
+  });
+
+  it('plain input, one byte, and nothing at all pass through unchanged', async () => {
+    for (const input of [plain, Buffer.from('['), Buffer.alloc(0), Buffer.from([0x1f])]) {
+      const r = await fromStdin(input.length ? pieces(input, 3) : []);
+      expect(r.bytes.equals(input), JSON.stringify(input.toString())).toBe(true);
+      expect(r.sha256).toBe(sha(input));
+    }
+  });
+
+  it('truncated gzip on stdin fails naming standard input and the gzip error', async () => {
+    await expect(fromStdin([gz.subarray(0, gz.length - 9)])).rejects.toThrow(
+      /^-: expected a complete gzip stream, got unexpected end of file/,
+    );
+  });
+
+  it('a gzip CloudTrail export piped to `import cloudtrail -` imports what the file does', async () => {
+    const file = path.join(tmp, 'piped.jsonl');
+    const trail = cloudTrailLines(1);
+    fs.writeFileSync(file, trail);
+    const keys = { fingerprint: (v: string) => `fp:${v.length}` };
+    const direct = await readCloudTrail([file], { skipInvalid: false, keys });
+    const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+    Object.defineProperty(process, 'stdin', { value: Readable.from(pieces(gzipSync(trail), 4096)) });
+    try {
+      const piped = await readCloudTrail(['-'], { skipInvalid: false, keys });
+      expect(piped.stats.records).toBe(direct.stats.records);
+      expect(piped.batch.identities).toEqual(direct.batch.identities);
+    } finally {
+      Object.defineProperty(process, 'stdin', stdin);
+    }
   });
 });
