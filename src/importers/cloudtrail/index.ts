@@ -692,7 +692,7 @@ interface ServiceAgg {
   count: number;
 }
 
-interface IdentityAgg {
+export interface IdentityAgg {
   arn: string;
   events: number;
   first: string;
@@ -741,25 +741,42 @@ export interface RecordUsage {
   issuedExpires?: string;
 }
 
+/** An aggregator's usage so far (see `CloudTrailAggregator.state`): maps, sets and plain objects. */
+export interface AggregatorState {
+  identities: Map<string, IdentityAgg>;
+  accounts: Set<string>;
+  issued: Map<string, string>;
+  observedAt: string | undefined;
+  stats: CloudTrailStats;
+}
+
 /**
  * Aggregates CloudTrail records, one at a time, into per-identity usage: `addValue` checks and
- * reduces each record to its {@link RecordUsage}, `aggregate` adds that up. With `forward`, the
- * usages go there instead (a reader thread), and another aggregator adds them up.
+ * reduces each record to its {@link RecordUsage}, `aggregate` adds that up. A reader thread adds
+ * up its file (or part) and posts the {@link state}; the main thread merges those in input order.
  */
 export class CloudTrailAggregator {
   /**
-   * @param forward where usages go instead of being added up here (a reader thread)
    * @param parts an aggregator of one of this many consecutive parts of an input keeps this many
    *   times the source IPs and user agents, so that merging the parts in order keeps exactly the
    *   first ones seen, as reading the whole input here would
    */
-  constructor(
-    private readonly forward?: (u: RecordUsage) => void,
-    private readonly parts = 1,
-  ) {}
+  constructor(private readonly parts = 1) {}
 
-  /** Adds what an aggregator of the next part of the input saw (see `parts`). */
-  merge(o: CloudTrailAggregator): void {
+  /** What {@link merge} reads of this aggregator, as plain data: a reader thread posts it. */
+  state(): AggregatorState {
+    return {
+      identities: this.identities,
+      accounts: this.accounts,
+      issued: this.issued,
+      observedAt: this.observedAt,
+      stats: this.stats,
+    };
+  }
+
+  /** Adds what an aggregator of the next part of the input saw (see `parts`), or its state. */
+  merge(from: CloudTrailAggregator | AggregatorState): void {
+    const o = from instanceof CloudTrailAggregator ? from.state() : from;
     for (const acct of o.accounts) this.accounts.add(acct);
     for (const [k, v] of o.issued) this.issued.set(k, v);
     if (o.observedAt !== undefined && (this.observedAt === undefined || o.observedAt > this.observedAt))
@@ -977,12 +994,11 @@ export class CloudTrailAggregator {
     if (agent) u.agent = agent;
     if (keyId) u.keyId = keyId;
     if (creationDate) u.creationDate = creationDate;
-    if (this.forward) this.forward(u);
-    else this.aggregate(u);
+    this.aggregate(u);
   }
 
   /** Adds one valid record's usage. */
-  aggregate(u: RecordUsage): void {
+  private aggregate(u: RecordUsage): void {
     const { time, id } = u;
     if (this.observedAt === undefined || time > this.observedAt) this.observedAt = time;
     if (u.account) this.accounts.add(u.account);

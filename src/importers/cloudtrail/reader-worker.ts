@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { ValidationError } from '../../domain/errors.js';
 import type { Problem } from '../../domain/problems.js';
-import { CloudTrailAggregator, readCloudTrailFile, type RecordUsage } from './index.js';
+import { CloudTrailAggregator, readCloudTrailFile } from './index.js';
 import type { FromReader, ReaderJob, ToReader } from './threaded.js';
 
 const port = parentPort!;
@@ -40,22 +40,17 @@ async function run(): Promise<void> {
 }
 
 async function read(job: ReaderJob): Promise<void> {
-  let usages: RecordUsage[] = [];
   let problems: Problem[] = [];
-  let sent = 0;
   /** Line breaks read (a part's lines: where the next part's line numbers start). */
   let lines = 0;
   const flush = () => {
-    post({ type: 'batch', id: job.id, usages, problems, records: agg.stats.records - sent });
-    sent = agg.stats.records;
-    usages = [];
+    if (!problems.length) return;
+    post({ type: 'batch', id: job.id, problems });
     problems = [];
     unacknowledged++;
   };
-  const agg = new CloudTrailAggregator((u) => {
-    usages.push(u);
-    if (usages.length >= BATCH) flush();
-  });
+  // Added up here, merged in input order on the main thread (twice the capped sets: see `parts`).
+  const agg = new CloudTrailAggregator(2);
   async function* paced(stream: Readable): AsyncGenerator<unknown> {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (job.part) for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
@@ -77,7 +72,7 @@ async function read(job: ReaderJob): Promise<void> {
       job.part,
     );
     flush();
-    post({ type: 'end', id: job.id, ...r, lines });
+    post({ type: 'end', id: job.id, ...r, lines, usage: agg.state() });
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     post({

@@ -1,14 +1,14 @@
 /**
  * CloudTrail files read on worker threads (`reader-worker.ts`, decision record 0007): a pool of
- * two workers reads, decodes, splits and `JSON.parse`s the records and checks each one, sending on
- * only what aggregation needs ({@link RecordUsage}) and the problems, in file order; this thread
- * adds them up. Parsing is most of an import's time, so the two workers take files in turn (S3
- * deliveries: many files), and a large plain file of JSON lines is read as two parts at once, cut
- * at a line break. Every file or part is added up by its own aggregator and merged in input
- * order (see `CloudTrailAggregator.merge`), with a second part's line numbers moved on by the
- * first part's lines. Batches are acknowledged, and a worker stops reading while eight are
- * unacknowledged (bounded memory). If a file fails, it is read again on this thread, so the error
- * is the one a one-thread read gives, naming its line.
+ * two workers reads, decodes, splits, `JSON.parse`s and checks the records, and adds up each file
+ * (or part of one) in its own aggregator, posting the aggregator's state when it ends; this
+ * thread merges those in input order (see `CloudTrailAggregator.merge`), with a second part's line
+ * numbers moved on by the first part's lines. Parsing is most of an import's time, so the two
+ * workers take files in turn (S3 deliveries: many files), and a large plain file of JSON lines is
+ * read as two parts at once, cut at a line break. Problems (with `--skip-invalid`) come in
+ * acknowledged batches, and a worker stops reading while eight are unacknowledged (bounded
+ * memory). If a file fails, it is read again on this thread, so the error is the one a one-thread
+ * read gives, naming its line.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,8 +22,8 @@ import {
   ProblemLog,
   RECORDS_HEAD_RE,
   readCloudTrailFile,
+  type AggregatorState,
   type FilePart,
-  type RecordUsage,
 } from './index.js';
 
 /** One file, or one part of one, for a worker. */
@@ -39,8 +39,8 @@ export interface ReaderJob {
 export type ToReader = { job: ReaderJob } | { ack: number } | 'close';
 /** Worker → this thread. */
 export type FromReader =
-  | { type: 'batch'; id: number; usages: RecordUsage[]; problems: Problem[]; records: number }
-  | { type: 'end'; id: number; path: string; sha256?: string; lines: number }
+  | { type: 'batch'; id: number; problems: Problem[] }
+  | { type: 'end'; id: number; path: string; sha256?: string; lines: number; usage: AggregatorState }
   | { type: 'failed'; id: number; message: string; problems?: Problem[] };
 
 const READER_SCRIPT = new URL('./reader-worker.js', import.meta.url);
@@ -95,9 +95,10 @@ interface FileRead {
 interface Job {
   job: ReaderJob;
   read: FileRead;
-  agg: CloudTrailAggregator;
   problems: ProblemLog;
   end?: { path: string; sha256?: string; lines: number };
+  /** What the worker added up, once it is done. */
+  usage?: AggregatorState;
 }
 
 /**
@@ -132,7 +133,6 @@ export async function readCloudTrailFilesOnThreads(
       const j: Job = {
         job: { id: id++, file, maxChars, ...limit, ...(part ? { part } : {}) },
         read,
-        agg: new CloudTrailAggregator(undefined, 2),
         problems: new ProblemLog(),
       };
       read.jobs.push(j);
@@ -145,7 +145,7 @@ export async function readCloudTrailFilesOnThreads(
   const mergeDone = () => {
     for (let j = queue[merged]; j?.end; j = queue[++merged]) {
       const r = j.read;
-      agg.merge(j.agg);
+      agg.merge(j.usage!);
       for (const p of j.problems.listed)
         problems.add(p.line === undefined ? p : { ...p, line: p.line + r.lines });
       problems.count += j.problems.count - j.problems.listed.length;
@@ -157,7 +157,8 @@ export async function readCloudTrailFilesOnThreads(
         checked?.catch(() => {}); // awaited below, in order
         hashes.push({ path: first.path, sha256: checked ?? first.sha256! });
       }
-      j.agg = new CloudTrailAggregator();
+      // let go of what is merged
+      delete j.usage;
       j.problems = new ProblemLog();
     }
   };
@@ -188,12 +189,12 @@ export async function readCloudTrailFilesOnThreads(
         w.on('message', (m: FromReader) => {
           const j = byId.get(m.id)!;
           if (m.type === 'batch') {
-            for (const u of m.usages) j.agg.aggregate(u);
-            j.agg.stats.records += m.records;
             for (const p of m.problems) j.problems.add(p);
             w.postMessage({ ack: m.id } satisfies ToReader);
           } else if (m.type === 'end') {
-            j.end = m;
+            const { usage, ...end } = m;
+            j.end = end;
+            j.usage = usage;
             mergeDone();
             if (++finished === queue.length) resolve();
             else give(w);
