@@ -9,7 +9,7 @@ import type { FromReader, ReaderJob, ToReader } from './threaded.js';
 const port = parentPort!;
 const post = (m: FromReader) => port.postMessage(m);
 
-/** Records (or problems) per batch, and batches unacknowledged before reading pauses. */
+/** Problems (with --skip-invalid) per batch, and batches unacknowledged before reading pauses. */
 const BATCH = 4000;
 const MAX_UNACKNOWLEDGED = 8;
 
