@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 
 /** Writes files into a new temp folder and returns its path. */
 export function tempFiles(files: Record<string, string>): string {
@@ -11,6 +12,17 @@ export function tempFiles(files: Record<string, string>): string {
     fs.writeFileSync(p, content);
   }
   return dir;
+}
+
+/** Runs `fn` with standard input replaced by these chunks (an importer reading `-`), then puts it back. */
+export async function withStdin<T>(chunks: Buffer[], fn: () => Promise<T>): Promise<T> {
+  const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+  Object.defineProperty(process, 'stdin', { value: Readable.from(chunks) });
+  try {
+    return await fn();
+  } finally {
+    Object.defineProperty(process, 'stdin', stdin);
+  }
 }
 
 export const DIRECTORY_CSV = `type,id,name,email,team,manager,status,left_at

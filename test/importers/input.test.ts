@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Readable } from 'node:stream';
 import { describe, it, expect, afterAll } from 'vitest';
 import { openInput } from '../../src/importers/common.js';
 import { readCloudTrail } from '../../src/importers/cloudtrail/index.js';
+import { withStdin } from '../helpers/files.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'steward-input-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -109,16 +109,12 @@ describe('opening inputs: decoding and the SHA-256 every import run records', ()
 });
 
 /** Opens `-` with standard input replaced by these chunks, and reads it to the end. */
-async function fromStdin(chunks: Buffer[]): Promise<{ bytes: Buffer; sha256: string }> {
-  const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
-  Object.defineProperty(process, 'stdin', { value: Readable.from(chunks) });
-  try {
+function fromStdin(chunks: Buffer[]): Promise<{ bytes: Buffer; sha256: string }> {
+  return withStdin(chunks, async () => {
     const input = openInput('-');
     expect(input.path).toBe('-');
     return { bytes: await drain(input), sha256: await input.sha256() };
-  } finally {
-    Object.defineProperty(process, 'stdin', stdin);
-  }
+  });
 }
 
 /** A buffer cut into pieces of `size` bytes, as a slow pipe delivers it. */
@@ -161,14 +157,10 @@ describe('standard input: gzip is told apart by its first two bytes, as for file
     fs.writeFileSync(file, trail);
     const keys = { fingerprint: (v: string) => `fp:${v.length}` };
     const direct = await readCloudTrail([file], { skipInvalid: false, keys });
-    const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
-    Object.defineProperty(process, 'stdin', { value: Readable.from(pieces(gzipSync(trail), 4096)) });
-    try {
-      const piped = await readCloudTrail(['-'], { skipInvalid: false, keys });
-      expect(piped.stats.records).toBe(direct.stats.records);
-      expect(piped.batch.identities).toEqual(direct.batch.identities);
-    } finally {
-      Object.defineProperty(process, 'stdin', stdin);
-    }
+    const piped = await withStdin(pieces(gzipSync(trail), 4096), () =>
+      readCloudTrail(['-'], { skipInvalid: false, keys }),
+    );
+    expect(piped.stats.records).toBe(direct.stats.records);
+    expect(piped.batch.identities).toEqual(direct.batch.identities);
   });
 });

@@ -774,9 +774,8 @@ export class CloudTrailAggregator {
     };
   }
 
-  /** Adds what an aggregator of the next part of the input saw (see `parts`), or its state. */
-  merge(from: CloudTrailAggregator | AggregatorState): void {
-    const o = from instanceof CloudTrailAggregator ? from.state() : from;
+  /** Adds what an aggregator of the next part of the input saw (its {@link state}; see `parts`). */
+  merge(o: AggregatorState): void {
     for (const acct of o.accounts) this.accounts.add(acct);
     for (const [k, v] of o.issued) this.issued.set(k, v);
     if (o.observedAt !== undefined && (this.observedAt === undefined || o.observedAt > this.observedAt))
