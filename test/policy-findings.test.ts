@@ -234,6 +234,30 @@ describe.each(dialects)('findings on $name', (dialect) => {
     });
   });
 
+  it('a finding an incremental evaluation resolves was last seen by the last full evaluation, not by the one that opened it', async () => {
+    await withSteward(dialect, async (env) => {
+      await estate(env, PAYMENTS_SPEC.replace(/ {2}technical: person:bob@example.com\n/, ''));
+      const list = rules();
+      await evaluate(env.steward, { rules: list, actor: 'policy' });
+      const opened = env.clock.now().toISOString();
+      // a full evaluation that changes nothing records when it ran once, not on every finding
+      env.clock.advance(3600_000);
+      expect((await evaluate(env.steward, { rules: list, actor: 'policy' })).events).toBe(0);
+      const full = env.clock.now().toISOString();
+      expect(full > opened).toBe(true);
+      env.clock.advance(3600_000);
+      const before = (await env.steward.ledger.head()).seq;
+      await assignRole(env.steward, 'payments-batch', 'technical', 'person:bob@example.com', {
+        actor: 'alice',
+        reason: 'bob runs it',
+      });
+      const r = await reevaluateSince(env.steward, before, { rules: list, actor: 'policy' });
+      expect(r).toMatchObject({ identities: 1, resolved: 1, opened: 0 });
+      const resolved = await listFindings(env.steward.store, { status: 'resolved' });
+      expect(resolved.map((f) => [f.rule, f.lastSeen])).toEqual([['no-technical-owner', full]]);
+    });
+  });
+
   it('findings filter by framework and control (CSF 1.1 ids as aliases), team and owner; metrics count them', async () => {
     await withSteward(dialect, async (env) => {
       const dir = await estate(env, PAYMENTS_SPEC.replace(/ {2}technical: person:bob@example.com\n/, ''));

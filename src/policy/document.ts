@@ -299,8 +299,18 @@ async function directoryFor(db: Kysely<Database> | Tx, rows: PageRow[]): Promise
   return { principals, vendors };
 }
 
+/**
+ * The principal documents of each directory, shared by every document that names them (like
+ * parsed times: documents are never written to). Bounded: cleared when full.
+ */
+const principalDocs = new WeakMap<Directory, Map<string, PrincipalDoc>>();
+
 function principal(dir: Directory, ref: string | null | undefined): PrincipalDoc | undefined {
   if (!ref) return undefined;
+  let cache = principalDocs.get(dir);
+  if (!cache) principalDocs.set(dir, (cache = new Map<string, PrincipalDoc>()));
+  const cached = cache.get(ref);
+  if (cached) return cached;
   const p = dir.principals.get(ref);
   const doc: PrincipalDoc = {
     ref,
@@ -313,16 +323,24 @@ function principal(dir: Directory, ref: string | null | undefined): PrincipalDoc
     put(doc, 'email', p.email);
     put(doc, 'leftAt', time(p.left_at));
   }
+  if (cache.size >= 100_000) cache.clear();
+  cache.set(ref, doc);
   return doc;
 }
 
 /** One finding on record, as evaluation compares it with what holds now. */
 export type FindingRow = Pick<FindingsTable, (typeof FINDING)[number]>;
 
-/** A page of documents and, in the same order, each identity's findings on record. */
+/**
+ * A page of identities, read but not yet built: `each` builds one document at a time, with its
+ * findings on record, and lets it go before the next. A page's documents are never all alive at
+ * once (2,000 built documents are megabytes of objects that every young-generation collection
+ * during the page would copy; the rows they come from are a few strings).
+ */
 export interface DocumentPage {
-  docs: NhiDocument[];
-  findings: FindingRow[][];
+  /** The identities' ids, in order. */
+  ids: string[];
+  each(fn: (doc: NhiDocument, findings: FindingRow[]) => void): void;
 }
 
 function pageSql(dialect: 'sqlite' | 'postgres', where: RawBuilder<unknown>, limit?: number) {
@@ -444,7 +462,11 @@ function buildDocument(r: PageRow, findings: FindingRow[], dir: Directory): NhiD
     attributes,
     credentials: (r[I_CREDENTIALS] as Cells[]).map(credentialDoc),
     entitlements: (r[I_ENTITLEMENTS] as Cells[]).map(entitlementDoc),
-    findings: findings.map((f) => ({ rule: f.rule, status: f.status, firstSeen: new Date(f.first_seen) })),
+    findings: findings.map((f) => ({
+      rule: f.rule,
+      status: f.status,
+      firstSeen: time(f.first_seen) ?? new Date(f.first_seen),
+    })),
   };
   put(doc, 'kind', kind);
   put(doc, 'source', text(r[I.source]));
@@ -531,8 +553,15 @@ export async function* loadPages(
   for await (const rows of pages) {
     if (!rows.length) continue;
     const dir = whole ?? (await directoryFor(db, rows));
-    const findings = rows.map((r) => (r[I_FINDINGS] as Cells[]).map(findingRow));
-    yield { docs: rows.map((r, k) => buildDocument(r, findings[k]!, dir)), findings };
+    yield {
+      ids: rows.map((r) => String(r[I.id])),
+      each(fn) {
+        for (const r of rows) {
+          const findings = (r[I_FINDINGS] as Cells[]).map(findingRow);
+          fn(buildDocument(r, findings, dir), findings);
+        }
+      },
+    };
   }
 }
 
@@ -541,5 +570,9 @@ export async function* loadDocuments(
   db: Kysely<Database> | Tx,
   opts: PageSelection = {},
 ): AsyncGenerator<NhiDocument[]> {
-  for await (const page of loadPages(db, opts)) yield page.docs;
+  for await (const page of loadPages(db, opts)) {
+    const docs: NhiDocument[] = [];
+    page.each((d) => docs.push(d));
+    yield docs;
+  }
 }

@@ -128,8 +128,11 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
             )?.n ?? 0,
           );
       const full = !opts.ids;
-      const previousFull = await lastFullEvaluation(w.tx);
-      const settings: JudgeSettings = {
+      // When the last full evaluation ran matters only to findings that resolve: an incremental
+      // evaluation reads it when one does (a round trip saved on most), a full one up front.
+      let known = full;
+      const previousFull = full ? await lastFullEvaluation(w.tx) : undefined;
+      let settings: JudgeSettings = {
         now: now.toISOString(),
         sla,
         ...(previousFull ? { previousFull } : {}),
@@ -139,20 +142,29 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
         result.workers = plan.workers;
         await evaluateInWorkers(deps.store, w, plan, opts.rules, settings, result, total, opts.onProgress);
       } else {
-        const judge = judgeOf(opts.rules, settings);
+        let judge = judgeOf(opts.rules, settings);
         // a full evaluation reads the whole directory once; an incremental one only who it names
         const dir = full ? await loadDirectory(w.tx) : undefined;
         for await (const page of loadPages(w.tx, {
           ...(dir ? { dir } : {}),
           ...(opts.ids ? { ids: opts.ids } : {}),
         })) {
-          const verdict = judgePage(page, judge);
+          let verdict = judgePage(page, judge);
+          if (verdict.resolved && !known) {
+            known = true;
+            const last = await lastFullEvaluation(w.tx);
+            if (last) {
+              settings = { ...settings, previousFull: last };
+              judge = judgeOf(opts.rules, settings);
+              verdict = judgePage(page, judge);
+            }
+          }
           w.append(verdict.events);
           addVerdict(result, verdict);
           // Bookkeeping: findings that still hold were seen now. After a full evaluation one
           // timestamp says so for all of them (LAST_FULL_EVALUATION); an incremental one marks its rows.
           await w.flush();
-          const ids = page.docs.map((d) => d.id);
+          const { ids } = page;
           for (let i = 0; !full && i < ids.length; i += 1000) {
             await w.tx
               .updateTable('findings')
@@ -262,9 +274,9 @@ const MAX_ERRORS = 20;
  */
 export function judgePage(page: DocumentPage, judge: Judge): PageVerdict {
   const v = emptyVerdict();
-  v.identities = page.docs.length;
+  v.identities = page.ids.length;
   const { nobody } = judge;
-  page.docs.forEach((doc, k) => {
+  page.each((doc, findings) => {
     const holds = new Map<string, Holding>();
     let unrouted = false;
     // one context per document, its params swapped per rule (rules see nothing else)
@@ -297,7 +309,7 @@ export function judgePage(page: DocumentPage, judge: Judge): PageVerdict {
       holds.set(nobody.id, { rule: nobody, assignee: null, assignedRole: null });
     }
     const existing = new Map<string, FindingRow>();
-    for (const f of page.findings[k]!) existing.set(f.rule, f);
+    for (const f of findings) existing.set(f.rule, f);
     applyTransitions(v, doc, holds, existing, judge);
   });
   return v;
