@@ -207,6 +207,34 @@ describe('compiled rules answer exactly as the CEL interpreter', () => {
     );
   });
 
+  it("an install's param overrides change what the compiled rule answers (params are fixed in its code)", () => {
+    const id = 'ci-pipeline-static-cloud-key';
+    const doc = (raw: Record<string, unknown>) => {
+      const { doc: d, error } = exampleDocument(raw);
+      expect(error).toBeUndefined();
+      return d!;
+    };
+    const answers = (rule: (typeof rules)[number]) =>
+      [
+        // the name pattern (a compiled regular expression)
+        doc({ name: 'ci-deployer', credentials: [{ id: 'AKIA1', kind: 'access-key' }] }),
+        doc({ name: 'nightly-runner', credentials: [{ id: 'AKIA2', kind: 'access-key' }] }),
+        // the static kinds (a set of strings)
+        doc({ name: 'nightly-runner', credentials: [{ id: 't1', kind: 'token' }] }),
+      ].map((nhi) => {
+        const ctx = { nhi, now: new Date(), params: rule.params };
+        const got = rule.test(ctx);
+        expect(got, 'compiled and interpreted agree').toBe(rule.interpret(ctx));
+        return got;
+      });
+    expect(answers(rules.find((r) => r.id === id)!)).toEqual([true, false, false]);
+    const [overridden] = loadRules({
+      overrides: { [id]: { pipelineNamePattern: '(^|-)runner$', staticKinds: ['access-key', 'token'] } },
+    }).filter((r) => r.id === id);
+    expect(answers(overridden!)).toEqual([false, true, true]);
+    expect(overridden!.params.staticKinds).toEqual(['access-key', 'token']);
+  });
+
   it('CEL corner cases: error absorption in && || exists all, numbers across int and double, has(), membership', () => {
     const env = createEnvironment({ dynamic: true });
     const cases = [

@@ -108,6 +108,15 @@ function size(v: unknown): bigint {
   return fail(`no such overload: size(${typeOf(v)})`);
 }
 
+/** A pattern compiled once, or undefined when it is not a valid regular expression. */
+function regexOf(pattern: string): RegExp | undefined {
+  try {
+    return new RegExp(pattern);
+  } catch {
+    return undefined;
+  }
+}
+
 const regexes = new Map<string, RegExp>();
 function matches(s: unknown, pattern: unknown): boolean {
   if (typeof s !== 'string' || typeof pattern !== 'string') return fail('no such overload: matches');
@@ -303,6 +312,27 @@ class Generator {
   readonly fns: string[] = [];
   readonly consts: unknown[] = [];
 
+  /** The rule's parameters, fixed for the life of the compiled function (see {@link compile}). */
+  constructor(readonly params?: Record<string, unknown>) {}
+
+  /**
+   * The value of a node known when the rule is compiled: a literal, a list of literals, or
+   * `params.<name>` of a declared parameter; undefined otherwise.
+   */
+  known(node: Node, fn: Fn): { value: unknown } | undefined {
+    if (node.op === 'value') return { value: node.args };
+    if (node.op === 'list') {
+      const items = (node.args as Node[]).map((n) => this.known(n, fn));
+      return items.every((i) => i !== undefined) ? { value: items.map((i) => i.value) } : undefined;
+    }
+    if (node.op !== '.' || !this.params) return undefined;
+    const [target, name] = node.args as [Node, string];
+    if (target.op !== 'id' || target.args !== 'params' || fn.bound.includes('params')) return undefined;
+    if (!Object.prototype.hasOwnProperty.call(this.params, name)) return undefined;
+    const value = this.params[name];
+    return value === undefined ? undefined : { value };
+  }
+
   constant(v: unknown): string {
     this.consts.push(v);
     return `K[${this.consts.length - 1}]`;
@@ -337,6 +367,8 @@ class Generator {
       }
       case '.': {
         const [target, name] = args as [Node, string];
+        const fixed = this.known(node, fn);
+        if (fixed) return this.constant(fixed.value);
         const t = this.temp(fn);
         const n = JSON.stringify(name);
         // names an object could inherit (`constructor`, `toString`, …): own keys only
@@ -357,7 +389,13 @@ class Generator {
         if (!m) return unsupported(`method ${name}`);
         const self = this.expr(target, fn);
         const ps = params.map((p) => this.expr(p, fn));
-        if (name === 'matches' && ps.length === 1) return `matches(${self}, ${ps[0]!})`;
+        if (name === 'matches' && ps.length === 1) {
+          const pattern = this.known(params[0]!, fn)?.value;
+          const re = typeof pattern === 'string' ? regexOf(pattern) : undefined;
+          if (!re) return `matches(${self}, ${ps[0]!})`;
+          const t = this.temp(fn);
+          return `(${t} = ${self}, typeof ${t} === 'string' ? ${this.constant(re)}.test(${t}) : fail('no such overload: matches'))`;
+        }
         if (name === 'lowerAscii' && !ps.length) return `str(${self}, 'lowerAscii').toLowerCase()`;
         return `${this.constant(m)}(${self}, [${ps.join(', ')}])`;
       }
@@ -418,6 +456,12 @@ class Generator {
       }
       case 'in': {
         const [a, b] = args as [Node, Node];
+        const list = this.known(b, fn)?.value;
+        if (Array.isArray(list) && list.every((x) => typeof x === 'string')) {
+          // a string is in a list of strings when it is one of them; anything else is never equal
+          const t = this.temp(fn);
+          return `(${t} = ${this.expr(a, fn)}, typeof ${t} === 'string' ? ${this.constant(new Set(list))}.has(${t}) : membership(${t}, ${this.constant(list)}))`;
+        }
         return `membership(${this.expr(a, fn)}, ${this.expr(b, fn)})`;
       }
       case 'list':
@@ -512,9 +556,14 @@ class Generator {
   }
 }
 
-/** The compiled expression, or undefined when it uses something the compiler does not know. */
-export function compile(ast: unknown): Compiled | undefined {
-  const g = new Generator();
+/**
+ * The compiled expression, or undefined when it uses something the compiler does not know.
+ * With `params`, `params.<name>` of a declared parameter is that value, fixed in the code
+ * (membership in a list of strings becomes a set lookup, a pattern is compiled once): the
+ * function must then be called with those same params, as a rule always is.
+ */
+export function compile(ast: unknown, params?: Record<string, unknown>): Compiled | undefined {
+  const g = new Generator(params);
   let entry: string;
   try {
     entry = g.hoist({ temps: 0, bound: [] }, (fn) => `return ${g.expr(ast as Node, fn)};`);

@@ -31,7 +31,7 @@ function inbox(): () => Promise<ToWorker> {
 }
 
 async function serve(db: Kysely<Database>, next: () => Promise<ToWorker>): Promise<void> {
-  const rules: JudgedRule[] = input.rules.map((r) => ({ ...r, test: ruleTest(r.when).test }));
+  const rules: JudgedRule[] = input.rules.map((r) => ({ ...r, test: ruleTest(r.when, r.params).test }));
   const judge = judgeOf(rules, input.settings);
   const dir = await loadDirectory(db);
   post({ type: 'ready' });

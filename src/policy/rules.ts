@@ -237,9 +237,12 @@ const runtimeEnv = (): Environment => (dynamicEnvironment ??= createEnvironment(
  * else on the interpreter over the dynamic document. Also how a worker thread rebuilds a rule
  * from its text (functions do not cross threads).
  */
-export function ruleTest(when: string): { test: (ctx: RuleContext) => boolean; compiled: boolean } {
+export function ruleTest(
+  when: string,
+  params: Record<string, unknown>,
+): { test: (ctx: RuleContext) => boolean; compiled: boolean } {
   const dynamic = runtimeEnv().parse(when);
-  const fast = compile(dynamic.ast);
+  const fast = compile(dynamic.ast, params);
   return fast
     ? { test: (ctx) => fast(ctx as unknown as Record<string, unknown>) === true, compiled: true }
     : { test: (ctx) => dynamic(ctx) === true, compiled: false };
@@ -310,7 +313,7 @@ function compileOne(
   }
   if (problems.length > before) return undefined;
   const program = env().parse(raw.when);
-  const { test, compiled } = ruleTest(raw.when);
+  const { test, compiled } = ruleTest(raw.when, params);
   return {
     id: raw.id,
     title: raw.title,
@@ -422,6 +425,8 @@ export function loadRules(opts: LoadOptions = {}): Rule[] {
       }
       rule.params = { ...rule.params, [k]: next };
     }
+    // the compiled test holds the params it was compiled with
+    Object.assign(rule, ruleTest(rule.when, rule.params));
   }
   if (problems.length)
     throw new ValidationError(`rules: ${problems.length} problem(s); no rule was loaded`, problems);
