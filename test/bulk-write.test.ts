@@ -5,6 +5,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { describe, it, expect } from 'vitest';
 import { sql } from 'kysely';
 import { dialects, withSteward } from './helpers/steward.js';
+import { providedPgUrl } from './helpers/pg-schema.js';
 import { copyRows } from '../src/store/bulk.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { EVENT_COLUMNS } from '../src/ledger/ledger.js';
@@ -112,6 +113,23 @@ describe.each(dialects)('bulk ledger writes on $name', (dialect) => {
       expect((await verifyLedger(env.steward.store, env.steward.keys)).ok).toBe(true);
     });
   });
+
+  // a server only (PGlite runs in-process, with no pool and no JIT)
+  if (dialect.name === 'postgres' && providedPgUrl() !== 'pglite')
+    it("every connection of a server's pool has JIT compilation off, inside transactions too", async () => {
+      await withSteward(dialect, async (env) => {
+        const { db } = env.steward.store;
+        const show = async (q: Parameters<typeof sql.raw>[0] = 'SHOW jit') =>
+          (await sql.raw<{ jit: string }>(q).execute(db)).rows[0]?.jit;
+        expect(await show()).toBe('off');
+        // as many at once as the pool holds: each is a connection of its own
+        expect(await Promise.all([show(), show(), show(), show()])).toEqual(['off', 'off', 'off', 'off']);
+        const inTx = await db
+          .transaction()
+          .execute(async (tx) => (await sql<{ jit: string }>`SHOW jit`.execute(tx)).rows[0]?.jit);
+        expect(inTx).toBe('off');
+      });
+    });
 });
 
 describe('SQLite checkpoints on a worker thread during bulk writes', () => {
