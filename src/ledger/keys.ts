@@ -46,14 +46,19 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
       );
     }
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    writeSecretFile(signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    fs.writeFileSync(
-      path.join(dir, PUBLIC_KEY),
-      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    );
+    // Another process may be creating the keys at the same moment (two `steward init` on one
+    // key folder): each key file appears whole or not at all, the first one made is kept, and
+    // the process that lost reads the winner's.
     if (!fs.existsSync(path.join(dir, FINGERPRINT_KEY))) {
-      writeSecretFile(path.join(dir, FINGERPRINT_KEY), randomBytes(32).toString('hex') + '\n');
+      createOnce(path.join(dir, FINGERPRINT_KEY), randomBytes(32).toString('hex') + '\n', 0o600);
+    }
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    if (createOnce(signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)) {
+      createOnce(
+        path.join(dir, PUBLIC_KEY),
+        publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        0o644,
+      );
     }
   }
   let privateKey: KeyObject;
@@ -94,6 +99,21 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
   };
 }
 
-function writeSecretFile(file: string, content: string): void {
-  fs.writeFileSync(file, content, { mode: 0o600, flag: 'wx' });
+/**
+ * Creates `file` with `content` unless it exists; true when this call created it. The content is
+ * written to a file of its own first and linked into place, so no reader ever sees it half
+ * written, and an existing file is never replaced.
+ */
+function createOnce(file: string, content: string, mode: number): boolean {
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, content, { mode, flag: 'wx' });
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
