@@ -5,13 +5,15 @@
  *
  *   1. full evaluation, first run (every finding is opened: one ledger event each), against a
  *      baseline of building the same documents without evaluating any rule;
- *   2. full evaluation again with nothing changed (no events; lastSeen moves);
+ *   2. full evaluation again with nothing changed (no events; lastSeen moves), an hour later: on
+ *      PostgreSQL after the VACUUM (ANALYZE) that autovacuum would have run by then (not timed);
  *   3. incremental re-evaluation after one change (`assign`), p50/p99 over 200 changes.
  *
  * The projection tables are bulk-loaded directly (the events that would have produced them
  * are not generated: evaluation reads only the projection, and writes its findings to a ledger
  * that starts empty).
  */
+import { sql } from 'kysely';
 import { openStore } from '../src/store/store.js';
 import { createLedger } from '../src/ledger/ledger.js';
 import { loadKeys } from '../src/ledger/keys.js';
@@ -228,6 +230,16 @@ export async function benchPolicy(ctx: BenchContext): Promise<Figure[]> {
         met: first.ms < 30_000,
       });
 
+      // An hour later, as the next evaluation runs: autovacuum has long since processed the
+      // million rows the first run wrote. Here the next step would start at once and share the
+      // two cores with it, so it is run now, not timed (SQLite has nothing of the kind).
+      if (ctx.dialect === 'postgres') {
+        const vacuum = await timed(async () => {
+          await sql`VACUUM (ANALYZE) findings`.execute(store.db);
+          await sql`VACUUM (ANALYZE) events`.execute(store.db);
+        });
+        progress(`  VACUUM (ANALYZE) of findings and events: ${(vacuum.ms / 1000).toFixed(1)} s (not timed)`);
+      }
       clock += 3600_000;
       const again = await timed(() => evaluate(deps, { rules, actor: 'bench' }));
       figures.push({
