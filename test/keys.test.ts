@@ -46,4 +46,21 @@ describe('signing and fingerprint keys', () => {
       }
     }
   });
+
+  it('a signing key made anew gets its own public key, replacing one left from an earlier key', () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'steward-keys-')), 'keys');
+    try {
+      const before = loadKeys(dir, { create: true });
+      fs.rmSync(path.join(dir, 'ledger-signing.key'));
+      const after = loadKeys(dir, { create: true });
+      expect(after.keyId).not.toBe(before.keyId);
+      const data = Buffer.from('checkpoint');
+      expect(after.verify(data, after.sign(data))).toBe(true);
+      expect(loadKeys(dir, { create: false }).keyId).toBe(after.keyId);
+      // the fingerprint key is kept: fingerprints already stored stay comparable
+      expect(after.fingerprint('s3cret')).toBe(before.fingerprint('s3cret'));
+    } finally {
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    }
+  });
 });

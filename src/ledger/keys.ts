@@ -54,11 +54,11 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
     }
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     if (createOnce(signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)) {
-      createOnce(
-        path.join(dir, PUBLIC_KEY),
-        publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-        0o644,
-      );
+      // the public key must be this private key's: one left from an earlier key is replaced
+      const pub = path.join(dir, PUBLIC_KEY);
+      const tmp = asideOf(pub);
+      fs.writeFileSync(tmp, publicKey.export({ type: 'spki', format: 'pem' }).toString(), { flag: 'wx' });
+      fs.renameSync(tmp, pub);
     }
   }
   let privateKey: KeyObject;
@@ -99,13 +99,16 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
   };
 }
 
+/** A file name beside `file` that no other process uses. */
+const asideOf = (file: string) => `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+
 /**
  * Creates `file` with `content` unless it exists; true when this call created it. The content is
  * written to a file of its own first and linked into place, so no reader ever sees it half
  * written, and an existing file is never replaced.
  */
 function createOnce(file: string, content: string, mode: number): boolean {
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = asideOf(file);
   fs.writeFileSync(tmp, content, { mode, flag: 'wx' });
   try {
     fs.linkSync(tmp, file);
