@@ -11,6 +11,12 @@ export interface NewEvent {
   payload: EventPayload;
   /** When the fact became true in the world (ISO-8601 UTC). */
   effectiveAt: string;
+  /**
+   * The payload's canonical JSON when the caller has already encoded it (exactly
+   * `canonicalJson(payload)`): a policy evaluation worker encodes its events on its own thread,
+   * so the thread that appends them only hashes and stores them.
+   */
+  payloadJson?: string;
 }
 
 /** Field changes carried by a state event; `null` clears a field. */

@@ -10,6 +10,7 @@ import type { Database } from '../store/schema.js';
 import { loadDirectory, loadPages } from './document.js';
 import { addVerdict, emptyVerdict, judgeOf, judgePage, type JudgedRule } from './evaluate.js';
 import { ruleTest } from './rules.js';
+import { canonicalJson } from '../ledger/event.js';
 import type { FromWorker, ToWorker, WorkerInput } from './parallel.js';
 
 const port = parentPort!;
@@ -41,7 +42,11 @@ async function serve(db: Kysely<Database>, next: () => Promise<ToWorker>): Promi
     const page = emptyVerdict();
     for await (const p of loadPages(db, { range: m.range, dir })) {
       const v = judgePage(p, judge);
-      for (const e of v.events) page.events.push(e);
+      // encoded here, on this thread: the main thread then only hashes and stores them
+      for (const e of v.events) {
+        e.payloadJson = canonicalJson(e.payload);
+        page.events.push(e);
+      }
       addVerdict(page, v);
     }
     post({ type: 'page', ...page });

@@ -13,6 +13,7 @@ import {
 } from './document.js';
 import type { Route, Rule, RuleContext, Severity } from './rules.js';
 import { evaluateInWorkers, parallelPlan } from './parallel.js';
+import { dropIndexesUntilCommit } from '../store/bulk.js';
 
 /** Days to resolve a finding, by severity (overridable per install). */
 export type Sla = Record<Severity, number>;
@@ -138,6 +139,7 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
         ...(previousFull ? { previousFull } : {}),
       };
       const plan = full ? parallelPlan(deps.store, total, opts.workers) : undefined;
+      const rebuildIndexes = full ? await deferFindingIndexes(deps.store, w.tx, total) : undefined;
       if (plan) {
         result.workers = plan.workers;
         await evaluateInWorkers(deps.store, w, plan, opts.rules, settings, result, total, opts.onProgress);
@@ -177,6 +179,7 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
         }
       }
       await w.flush();
+      await rebuildIndexes?.();
       if (full) {
         await w.tx.deleteFrom('meta').where('key', '=', LAST_FULL_EVALUATION).execute();
         await w.tx.insertInto('meta').values({ key: LAST_FULL_EVALUATION, value: settings.now }).execute();
@@ -194,6 +197,38 @@ export async function evaluate(deps: InventoryDeps, opts: EvaluateOptions): Prom
   }
   return out;
 }
+
+/**
+ * Findings indexes that an evaluation never reads. Its new findings arrive in identity order,
+ * which these do not follow: each insert lands somewhere random in each of them.
+ */
+const UNREAD_FINDING_INDEXES = ['findings_assignee', 'findings_rule', 'findings_status'];
+
+/**
+ * A full evaluation that may open a finding for most identities (a first one over a large
+ * estate: fewer findings on record than a quarter of the identities) drops, on SQLite, the
+ * findings indexes it never reads, and rebuilds them before it commits: one sort each instead of
+ * a random insert per finding (1,000,000 findings: 5.7 s less for the assignee index alone).
+ * Rebuilding costs a sort of the whole table, which is why an evaluation with many findings on
+ * record keeps them. PostgreSQL keeps them always: dropping one locks the table, and the
+ * evaluation's worker connections read it.
+ */
+async function deferFindingIndexes(store: InventoryDeps['store'], tx: Tx, total: number) {
+  if (store.dialect !== 'sqlite' || total < DEFER_INDEXES_MIN) return undefined;
+  const onRecord = Number(
+    (
+      await tx
+        .selectFrom('findings')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst()
+    )?.n ?? 0,
+  );
+  if (onRecord * 4 >= total) return undefined;
+  return dropIndexesUntilCommit(tx, UNREAD_FINDING_INDEXES);
+}
+
+/** Identities from which a first full evaluation defers the findings indexes it does not read. */
+export const DEFER_INDEXES_MIN = 10_000;
 
 /** Identities from which a full evaluation runs on worker threads by default. */
 export const PARALLEL_MIN = 10_000;

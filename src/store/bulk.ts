@@ -186,3 +186,22 @@ export function copyRowSink(clientOf: ClientOf): OpenRowSink {
     };
   };
 }
+
+/**
+ * SQLite: drops the named indexes inside the open transaction and returns what rebuilds them,
+ * from their own stored definitions, before it commits. For a transaction that inserts many rows
+ * in an order those indexes do not follow: one sort at the end instead of a random B-tree insert
+ * per row. Both steps are part of the transaction, so a crash or a rollback keeps the indexes.
+ */
+export async function dropIndexesUntilCommit(tx: Tx, names: readonly string[]): Promise<() => Promise<void>> {
+  const defs = (
+    await sql<{ name: string; sql: string }>`
+      SELECT name, sql FROM sqlite_master
+      WHERE type = 'index' AND sql IS NOT NULL AND name IN (${sql.join(names.map((n) => sql`${n}`))})
+      ORDER BY name`.execute(tx)
+  ).rows;
+  for (const d of defs) await sql`DROP INDEX ${sql.id(d.name)}`.execute(tx);
+  return async () => {
+    for (const d of defs) await sql.raw(d.sql).execute(tx);
+  };
+}
