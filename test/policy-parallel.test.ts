@@ -13,12 +13,17 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
 import { dialects } from './helpers/steward.js';
+import { DEFER_INDEXES_MIN } from '../src/policy/evaluate.js';
 import { Rng } from '../bench/lib/common.js';
 import { identityYaml, makeDirectory, makeIdentity, type Directory } from '../bench/lib/estate.js';
 
 const BIN = path.resolve('dist/src/cli/main.js');
-/** Three pages of 2,000 and a partial fourth: more pages than workers. */
-const IDENTITIES = 7_000;
+/**
+ * Five pages of 2,000 and a partial sixth: more pages than workers, and enough identities
+ * (at least DEFER_INDEXES_MIN) that a first evaluation on SQLite rebuilds its findings indexes.
+ */
+const IDENTITIES = 10_500;
+if (IDENTITIES < DEFER_INDEXES_MIN) throw new Error('the estate must reach DEFER_INDEXES_MIN');
 
 function run(
   db: string,
@@ -104,7 +109,7 @@ describe.runIf(fs.existsSync(BIN)).each(dialects)('full evaluation on worker thr
       const dir = makeDirectory(rng, 400, 30, 'directory.csv');
       const manifests = path.join(tmp, 'manifests');
       fs.mkdirSync(manifests);
-      for (let f = 0; f < 7; f++) {
+      for (let f = 0; f < Math.ceil(IDENTITIES / 1000); f++) {
         const parts: string[] = [];
         for (let i = f * 1000; i < Math.min(IDENTITIES, (f + 1) * 1000); i++)
           parts.push(identityYaml(makeIdentity(i, rng, dir)));
@@ -154,6 +159,16 @@ describe.runIf(fs.existsSync(BIN)).each(dialects)('full evaluation on worker thr
         expect({ ...rp, workers: 0 }).toEqual(rs);
         const findings = await both(() => ['findings', '--status', 'all', '--json']);
         expect(comparable(findings.p.stdout)).toEqual(comparable(findings.s.stdout));
+        // read through the indexes the first evaluation rebuilt on SQLite (assignee, rule, status)
+        const someone = (JSON.parse(findings.p.stdout) as FindingJson[]).find((f) => f.assignee)!.assignee!;
+        const owned = await both(() => ['findings', '--owner', someone, '--status', 'open', '--json']);
+        expect(comparable(owned.p.stdout).length).toBeGreaterThan(0);
+        expect(comparable(owned.p.stdout)).toEqual(comparable(owned.s.stdout));
+        expect(comparable(owned.p.stdout)).toEqual(
+          comparable(findings.p.stdout).filter(
+            (f) => f.split('|')[4] === someone && f.split('|')[2] === 'open',
+          ),
+        );
         const again = await both((w) => [
           'evaluate',
           '--workers',
