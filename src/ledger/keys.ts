@@ -57,7 +57,10 @@ export function loadKeys(dir: string, options: { create: boolean }): Keys {
       // the public key must be this private key's: one left from an earlier key is replaced
       const pub = path.join(dir, PUBLIC_KEY);
       const tmp = asideOf(pub);
-      fs.writeFileSync(tmp, publicKey.export({ type: 'spki', format: 'pem' }).toString(), { flag: 'wx' });
+      fs.writeFileSync(tmp, publicKey.export({ type: 'spki', format: 'pem' }).toString(), {
+        mode: 0o644,
+        flag: 'wx',
+      });
       fs.renameSync(tmp, pub);
     }
   }
