@@ -189,7 +189,9 @@ export function createLedger(options: LedgerOptions): Ledger {
             const batch = queued;
             queued = [];
             const appended = new Array<LedgerEvent>(batch.length);
-            // one chunk goes in one INSERT: a COPY's extra round trips cost more than they save
+            // One chunk goes through the store's bulk insert, which writes a handful of rows with
+            // one INSERT and more with a COPY; only a flush of several chunks streams them (the
+            // COPY's extra round trips cost more than they save for an incremental evaluation's few).
             const open = batch.length <= HASH_CHUNK ? insertOnce : store.openRowSink;
             const sink = await open(tx, 'events', EVENT_COLUMNS);
             try {
